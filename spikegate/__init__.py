@@ -1,0 +1,27 @@
+"""spikegate: error-gated three-factor plasticity in Brian2, with every synaptic write counted.
+
+Declarations (frozen, validated, hashable): :class:`LIF`, :class:`PoissonInput`,
+:class:`ThreeFactorRule`, :class:`ERNSignal`, :class:`NetworkSpec`, and the gates
+:class:`Always`, :class:`Lazy`, :class:`Memorized`, :class:`Trace`, :class:`Margin`.
+Builders and state: :class:`GatedClassifier` (Brian2 objects), :class:`MistakeMemory`,
+:class:`EnergyLedger`. Entry points: :func:`train`, :func:`evaluate`.
+"""
+from .errors import SpikegateError, ParameterError, ConfigError, DataError
+from .gates import Gate, Always, Lazy, Memorized, Trace, Margin, make_gate
+from .memory import MistakeMemory, memory_decay, memory_gate, memory_update
+from .ern import ERNSignal, integrate_ern_update
+from .network import LIF, PoissonInput, ThreeFactorRule, NetworkSpec, GatedClassifier, PresentationLog
+from .ledger import EnergyLedger
+from .training import train, evaluate, TrainResult
+from .config import resolve
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SpikegateError", "ParameterError", "ConfigError", "DataError",
+    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "make_gate",
+    "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
+    "ERNSignal", "integrate_ern_update",
+    "LIF", "PoissonInput", "ThreeFactorRule", "NetworkSpec", "GatedClassifier", "PresentationLog",
+    "EnergyLedger", "train", "evaluate", "TrainResult", "resolve",
+]

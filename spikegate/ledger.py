@@ -1,0 +1,129 @@
+r"""The energy ledger: every synaptic write, per projection and per presentation.
+
+For projection :math:`p` and presentation :math:`k` the ledger holds whether the gate was
+open, the number of writes :math:`W_{pk} = \#\{ij : \Delta w_{ij} \ne 0\}`,
+:math:`\sum |\Delta w|` and :math:`\sum |\Delta w|^\alpha`, and the eligibility-trace
+updates (a different energy term: a trace update is not a write). Cumulatively
+
+.. math::
+
+    M_0 = \sum_k W_k, \quad M_1 = \sum_k \sum_{ij} |\Delta w_{ij}^{(k)}|, \quad
+    M_\alpha = \sum_k \sum_{ij} |\Delta w_{ij}^{(k)}|^\alpha, \quad
+    M_\mathrm{min} = \sum_{ij} |w_{ij}^\mathrm{end} - w_{ij}^\mathrm{start}|,
+
+and the inefficiency :math:`M_1 / M_\mathrm{min}` (van Rossum & Pache 2024).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+_FIELDS = ("gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha", "trace_updates", "mistake", "samples")
+
+
+class EnergyLedger:
+    """Per-presentation write counts and weight-change sums of each projection.
+
+    Parameters
+    ----------
+    projections : list of str
+        Projection names, e.g. ``["input->hidden0", "hidden0->output"]``.
+    alpha : float
+        Exponent of :math:`M_\\alpha`.
+    initial_weights : list of arrays
+        Weights before learning (for :math:`M_\\mathrm{min}`).
+    """
+
+    def __init__(self, projections, alpha, initial_weights):
+        self.projections = list(projections)
+        self.alpha = float(alpha)
+        self.initial_weights = [np.array(w, dtype=float) for w in initial_weights]
+        P = len(self.projections)
+        self.gate_open = np.zeros(0, dtype=bool)
+        self.mistake = np.zeros(0, dtype=bool)
+        self.samples = np.zeros(0, dtype=np.int64)
+        self.writes = np.zeros((0, P), dtype=np.int64)
+        self.sum_abs_dw = np.zeros((0, P))
+        self.sum_abs_dw_alpha = np.zeros((0, P))
+        self.trace_updates = np.zeros((0, P), dtype=np.int64)
+
+    def record(self, log) -> None:
+        """Append the presentations of a :class:`~spikegate.network.PresentationLog`."""
+        for name in _FIELDS:
+            setattr(self, name, np.concatenate([getattr(self, name), getattr(log, name)]))
+
+    # cumulative measures -------------------------------------------------
+    @property
+    def n_presentations(self) -> int:
+        return len(self.gate_open)
+
+    @property
+    def n_gated(self) -> int:
+        return int(self.gate_open.sum())
+
+    @property
+    def m0(self) -> int:
+        return int(self.writes.sum())
+
+    @property
+    def m1(self) -> float:
+        return float(self.sum_abs_dw.sum())
+
+    @property
+    def m_alpha(self) -> float:
+        return float(self.sum_abs_dw_alpha.sum())
+
+    def m_min(self, final_weights) -> float:
+        """:math:`\\sum |w_\\mathrm{end} - w_\\mathrm{start}|` over all projections."""
+        return float(sum(np.abs(np.asarray(w) - w0).sum() for w, w0 in zip(final_weights, self.initial_weights)))
+
+    def m0_min(self, final_weights) -> int:
+        return int(sum(np.count_nonzero(np.asarray(w) != w0) for w, w0 in zip(final_weights, self.initial_weights)))
+
+    def summary(self, final_weights) -> dict:
+        m_min = self.m_min(final_weights)
+        m0_min = self.m0_min(final_weights)
+        per = {}
+        for p, name in enumerate(self.projections):
+            w, w0 = np.asarray(final_weights[p]), self.initial_weights[p]
+            pm_min = float(np.abs(w - w0).sum())
+            per[name] = {
+                "n_writes": int(self.writes[:, p].sum()),
+                "sum_abs_dw": float(self.sum_abs_dw[:, p].sum()),
+                "m_alpha": float(self.sum_abs_dw_alpha[:, p].sum()),
+                "m_min": pm_min,
+                "m0_min": int(np.count_nonzero(w != w0)),
+                "trace_updates": int(self.trace_updates[:, p].sum()),
+                "n_synapses": int(w.size),
+            }
+        return {
+            "n_presentations": self.n_presentations,
+            "n_gated_presentations": self.n_gated,
+            "n_writes": self.m0,
+            "sum_abs_dw": self.m1,
+            "m_alpha": self.m_alpha,
+            "alpha": self.alpha,
+            "m_min": m_min,
+            "m0_min": m0_min,
+            "inefficiency": self.m1 / m_min if m_min > 0 else None,
+            "inefficiency_m0": self.m0 / m0_min if m0_min > 0 else None,
+            "trace_updates": int(self.trace_updates.sum()),
+            "projections": per,
+        }
+
+    # persistence ----------------------------------------------------------
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, projections=np.array(self.projections), alpha=self.alpha,
+                            **{f"initial_weights_{p}": w for p, w in enumerate(self.initial_weights)},
+                            **{name: getattr(self, name) for name in _FIELDS})
+
+    @classmethod
+    def load(cls, path: Path) -> "EnergyLedger":
+        with np.load(path, allow_pickle=False) as f:
+            projections = [str(p) for p in f["projections"]]
+            ledger = cls(projections, float(f["alpha"]),
+                         [f[f"initial_weights_{p}"] for p in range(len(projections))])
+            for name in _FIELDS:
+                setattr(ledger, name, f[name])
+        return ledger
