@@ -191,7 +191,8 @@ def _build(values: dict) -> RunConfig:
                        dt=parse_quantity(net["dt"], "network.dt"),
                        t_stim=parse_quantity(net["t_stim"], "network.t_stim"),
                        w_scale=parse_quantity(net["w_scale"], "network.w_scale"),
-                       init_gain=parse_quantity(net["init_gain"], "network.init_gain"),
+                       init_gain=tuple(net["init_gain"]) if isinstance(net["init_gain"], list)
+                       else parse_quantity(net["init_gain"], "network.init_gain"),
                        alpha=parse_quantity(net["alpha"], "network.alpha"), **parts)
     g = values["gate"]
     if g["name"] not in GATE_NAMES:

@@ -128,8 +128,10 @@ class ThreeFactorRule(Declaration):
 class NetworkSpec(Declaration):
     r"""A feed-forward classifier: ``layers = (n_in, *hidden, n_out)`` with all-to-all projections.
 
-    Initial weights are Gaussian with standard deviation ``init_gain / sqrt(n_pre)``;
-    a weight :math:`w` (dimensionless) adds :math:`w \cdot w_\mathrm{scale}` to :math:`I`.
+    Initial weights of projection *k* are Gaussian with standard deviation
+    ``init_gain[k] / sqrt(n_pre)`` (one gain, or one per projection): hidden layers need a
+    gain large enough that a random projection of the input drives some units above
+    threshold, since silent units have no eligibility and no learning signal. A weight :math:`w` (dimensionless) adds :math:`w \cdot w_\mathrm{scale}` to :math:`I`.
     """
 
     layers: tuple = (64, 10)
@@ -140,7 +142,7 @@ class NetworkSpec(Declaration):
     rule: ThreeFactorRule = field(default_factory=ThreeFactorRule)
     ern: ERNSignal = field(default_factory=ERNSignal)
     w_scale: Quantity = default(1 * mV)
-    init_gain: float = 1.0
+    init_gain: tuple = (1.0,)
     alpha: float = 0.5
 
     def __post_init__(self):
@@ -157,7 +159,14 @@ class NetworkSpec(Declaration):
         if abs(steps - round(steps)) > 1e-6 or round(steps) < 2:
             raise ParameterError(f"NetworkSpec.t_stim = {self.t_stim!r}: must be a multiple (>= 2) of dt = {self.dt!r}")
         self._set("w_scale", check_quantity("NetworkSpec.w_scale", self.w_scale, mV, minimum=0 * mV, strict=True))
-        self._set("init_gain", check_number("NetworkSpec.init_gain", self.init_gain, minimum=0))
+        gains = self.init_gain if isinstance(self.init_gain, (tuple, list)) else (self.init_gain,)
+        gains = tuple(check_number(f"NetworkSpec.init_gain[{k}]", g, minimum=0) for k, g in enumerate(gains))
+        if len(gains) == 1:
+            gains = gains * self.n_projections
+        if len(gains) != self.n_projections:
+            raise ParameterError(f"NetworkSpec.init_gain = {list(gains)}: give one gain or one per projection "
+                                 f"({self.n_projections})")
+        self._set("init_gain", gains)
         self._set("alpha", check_number("NetworkSpec.alpha", self.alpha, minimum=0, strict_min=True))
         for name, cls in (("neuron", LIF), ("input", PoissonInput), ("rule", ThreeFactorRule), ("ern", ERNSignal)):
             if not isinstance(getattr(self, name), cls):
@@ -277,8 +286,11 @@ class GatedClassifier:
     # ------------------------------------------------------------------ build
     def _build(self):
         spec, nm = self.spec, self.name
-        tick = dict(dt=spec.t_stim, when="start")
-        dt = spec.dt
+        # Two clocks only: Brian2's scheduler loops over clocks in Python at every step.
+        self.clock = b2.Clock(spec.dt, name=f"{nm}_clock")
+        self.tick_clock = b2.Clock(spec.t_stim, name=f"{nm}_tick_clock")
+        tick = dict(clock=self.tick_clock, when="start")
+        clock = self.clock
         self.control = b2.NeuronGroup(1, """
             label : integer
             sample : integer
@@ -295,7 +307,7 @@ class GatedClassifier:
             t_start : second
             """ + "".join(f"writes_{k} : 1\nabs_{k} : 1\nalpha_{k} : 1\nspikes_{k} : 1\n"
                           for k in range(spec.n_projections)),
-            name=f"{nm}_control", dt=dt, namespace=self.namespace)
+            name=f"{nm}_control", clock=clock, namespace=self.namespace)
         self.input = b2.NeuronGroup(spec.n_in, """
             rate : Hz
             dx/dt = -x / tau_e : 1
@@ -304,14 +316,14 @@ class GatedClassifier:
             tau_e : second (shared, constant)
             t_start : second (shared)
             """, threshold="rand() < rate * dt", reset="x += 1\nn += 1", method="exact",
-            name=f"{nm}_input", dt=dt, namespace=self.namespace)
+            name=f"{nm}_input", clock=clock, namespace=self.namespace)
         self.layers = []
         for k, size in enumerate(spec.layers[1:]):
             is_out = k == spec.n_projections - 1
             eqs = _LIF_EQS + ("lab : integer (linked)\nn_target : 1 (shared)\n" if is_out else "fb : 1\n")
             g = b2.NeuronGroup(size, eqs, threshold="v > v_th", reset="v = v_reset\nn += 1\nx += 1",
                                refractory="t_ref", method="exact", name=f"{nm}_{'output' if is_out else f'hidden{k}'}",
-                               dt=dt, namespace=self.namespace)
+                               clock=clock, namespace=self.namespace)
             g.gate = b2.linked_var(self.control, "gate", index=np.zeros(size, dtype=int))
             if is_out:
                 g.lab = b2.linked_var(self.control, "label", index=np.zeros(size, dtype=int))
@@ -327,24 +339,24 @@ class GatedClassifier:
                 w_max : 1 (shared)
                 alpha : 1 (shared)
                 w_scale : volt (shared, constant)
-                """, on_pre="I_post += w * w_scale", name=f"{nm}_w{k}", dt=dt, namespace=self.namespace)
+                """, on_pre="I_post += w * w_scale", name=f"{nm}_w{k}", clock=clock, namespace=self.namespace)
             s.connect()
             self.synapses.append(s)
 
         # Reductions into the control group and the feedback pathway.
-        self.decision = b2.Synapses(self.output, self.control, name=f"{nm}_decision", dt=dt, namespace=self.namespace)
+        self.decision = b2.Synapses(self.output, self.control, name=f"{nm}_decision", clock=clock, namespace=self.namespace)
         self.decision.connect()
         self.feedback = []
         for k, hid in enumerate(self.layers[:-1]):
             # Feedback alignment: fixed random B from the output error to every hidden layer.
-            fb = b2.Synapses(self.output, hid, "B : 1", name=f"{nm}_feedback{k}", dt=dt, namespace=self.namespace)
+            fb = b2.Synapses(self.output, hid, "B : 1", name=f"{nm}_feedback{k}", clock=clock, namespace=self.namespace)
             fb.connect()
             self.feedback.append(fb)
         self.ledger_sums = []
         for k, (pre, post) in enumerate(zip(pres, self.layers)):
-            red_post = b2.Synapses(post, self.control, name=f"{nm}_ledger{k}", dt=dt, namespace=self.namespace)
+            red_post = b2.Synapses(post, self.control, name=f"{nm}_ledger{k}", clock=clock, namespace=self.namespace)
             red_post.connect()
-            red_pre = b2.Synapses(pre, self.control, name=f"{nm}_spikes{k}", dt=dt, namespace=self.namespace)
+            red_pre = b2.Synapses(pre, self.control, name=f"{nm}_spikes{k}", clock=clock, namespace=self.namespace)
             red_pre.connect()
             self.ledger_sums.append((red_post, red_pre))
 
@@ -405,9 +417,9 @@ class GatedClassifier:
         rec = ["valid", "sample", "label", "mistake", "gate"] + [
             f"{v}_{k}" for k in range(spec.n_projections) for v in ("writes", "abs", "alpha", "spikes")]
         self.control_monitor = b2.StateMonitor(self.control, rec, record=0, when="start", order=9,
-                                               dt=spec.t_stim, name=f"{nm}_control_monitor")
+                                               clock=self.tick_clock, name=f"{nm}_control_monitor")
         self.count_monitor = b2.StateMonitor(self.output, "n", record=True, when="start", order=9,
-                                             dt=spec.t_stim, name=f"{nm}_count_monitor")
+                                             clock=self.tick_clock, name=f"{nm}_count_monitor")
         self._init_state()
 
     def _init_state(self):
@@ -422,7 +434,7 @@ class GatedClassifier:
         self.output.n_target = float(spec.rule.nu_target * spec.t_stim)
         for k, (s, eta_eff) in enumerate(zip(self.synapses, spec.effective_learning_rates())):
             n_pre, n_post = spec.layers[k], spec.layers[k + 1]
-            w0 = rng.normal(0.0, spec.init_gain / math.sqrt(n_pre), size=(n_pre, n_post))
+            w0 = rng.normal(0.0, spec.init_gain[k] / math.sqrt(n_pre), size=(n_pre, n_post))
             s.w = np.clip(w0, -spec.rule.w_max, spec.rule.w_max)[s.i[:], s.j[:]]
             s.eta_eff = eta_eff
             s.w_max = spec.rule.w_max

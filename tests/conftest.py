@@ -1,0 +1,52 @@
+"""Shared fixtures: a small deterministic spiking setup and the shared MNIST folder."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_brian():
+    from brian2 import prefs, BrianLogger
+
+    prefs.logging.file_log = False
+    BrianLogger.log_level_warn()
+    yield
+
+
+@pytest.fixture
+def mnist_dir():
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"MNIST not found at {MNIST_DIR}")
+    return MNIST_DIR
+
+
+def tiny_dataset(n_train=40, n_test=20, n_pixels=16, n_classes=3, seed=0):
+    """Prototype patterns plus noise: learnable, small, deterministic."""
+    from spikegate.data import Dataset
+
+    rng = np.random.default_rng(seed)
+    protos = rng.uniform(0, 1, size=(n_classes, n_pixels)) ** 2
+    def draw(n):
+        y = rng.integers(0, n_classes, size=n)
+        x = np.clip(protos[y] + rng.normal(0, 0.1, size=(n, n_pixels)), 0, 1)
+        return x, y
+    xtr, ytr = draw(n_train)
+    xte, yte = draw(n_test)
+    return Dataset("tiny", xtr, ytr, xte, yte, n_classes)
+
+
+#: A small model used across tests (same names and shapes, so Brian2 compiles it once).
+TINY_MODEL = {
+    "name": "tiny",
+    "seed": 3,
+    "data": {"source": "npz"},
+    "network": {"layers": [16, 6, 3], "dt": "0.5 ms", "t_stim": "20 ms", "w_scale": "3 mV"},
+    "input": {"nu_max": "400 Hz"},
+    "rule": {"eta": "2 Hz", "eta_hidden": "1 Hz", "tau_e": "100 ms", "nu_target": "200 Hz", "w_max": 1.0},
+    "gate": {"name": "lazy"},
+    "train": {"epochs": 2, "chunk": 50, "eval_every_epoch": False},
+}
