@@ -545,25 +545,38 @@ class GatedClassifier:
         for a in range(0, len(samples), self.chunk):
             b = min(a + self.chunk, len(samples))
             self.load_schedule(samples[a:b], labels[a:b], memgate[a:b])
-            self._align(net)
+            self.align(net)
             net.run(self.duration(b - a), namespace={})
             if progress is not None:
                 progress(b - a)
         wall = time.perf_counter() - t0
         return self._collect(start_rec, len(samples), wall)
 
-    def _align(self, net):
-        # the schedule is indexed relative to the start of this run (a slot boundary)
+    def align(self, net: b2.Network) -> None:
+        """Start the loaded schedule at ``net``'s current time (call right before ``net.run``).
+
+        The network time must be a slot boundary (a multiple of ``t_stim``), as it is
+        after runs of :meth:`duration`.
+        """
         t = net.t
+        slots = float(t / self.spec.t_stim)
+        if abs(slots - round(slots)) > 1e-6:
+            raise ParameterError(f"align: network time {t} is not a multiple of t_stim = {self.spec.t_stim}")
         self.control.t_start = t
         self.input.t_start = t
 
-    def _collect(self, start_rec, n, wall):
+    def last_presentations(self, n: int) -> PresentationLog:
+        """Decisions and ledger entries of the last ``n`` presentations (e.g. after your own ``run``)."""
+        return self._collect(0, n, float("nan"), last=True)
+
+    def _collect(self, start_rec, n, wall, last=False):
         mon, spec = self.control_monitor, self.spec
         valid = np.asarray(mon.valid[0, start_rec:]) > 0.5
         idx = np.flatnonzero(valid) + start_rec
+        if last:
+            idx = idx[len(idx) - n:] if n else idx[:0]
         if len(idx) != n:
-            raise RuntimeError(f"internal: recorded {len(idx)} decisions for {n} presentations")
+            raise ParameterError(f"recorded {len(idx)} decisions, asked for {n} presentations")
         P = spec.n_projections
         writes = np.stack([mon.variables[f"writes_{k}"].get_value()[idx, 0] for k in range(P)], axis=1)
         sabs = np.stack([mon.variables[f"abs_{k}"].get_value()[idx, 0] for k in range(P)], axis=1)

@@ -13,7 +13,7 @@ from conftest import TINY_MODEL, tiny_dataset
 
 def small_spec(**kw):
     rule = ThreeFactorRule(eta=2 / second, eta_hidden=1 / second, tau_e=100 * ms, nu_target=200 * Hz, w_max=0.4)
-    base = dict(layers=(16, 6, 3), dt=0.5 * ms, t_stim=20 * ms, w_scale=3 * mV, rule=rule,
+    base = dict(layers=(16, 6, 3), dt=0.5 * ms, t_stim=20 * ms, w_scale=3 * mV, rule=rule, init_gain=(8.0, 1.0),
                 input=PoissonInput(400 * Hz))
     base.update(kw)
     return NetworkSpec(**base)
@@ -24,7 +24,7 @@ def decide(clf, counts, label, kappa=1, always=False):
     clf.set_gate(Always() if always else (Margin(kappa) if kappa > 1 else Lazy()))
     net = clf.network
     clf.load_schedule([], [])
-    clf._align(net)
+    clf.align(net)
     clf.control.valid = 1
     clf.control.learning = 1
     clf.control.memgate = 0

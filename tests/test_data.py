@@ -1,0 +1,74 @@
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+from spikegate.data import (DataError, Dataset, load_digits, load_mnist, read_idx, validate, MNIST_SHA256)
+
+
+def test_mnist_loader_reads_and_verifies_the_shared_files(mnist_dir):
+    ds = load_mnist(mnist_dir)
+    assert ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784)
+    # class counts and mean pixel as documented for the canonical files
+    assert np.bincount(ds.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(ds.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert ds.x_train.mean() * 255 == pytest.approx(33.32, abs=0.01)
+    assert ds.x_train.min() == 0 and ds.x_train.max() == 1
+
+
+def test_raw_idx_files_work_too(mnist_dir, tmp_path):
+    for name in MNIST_SHA256:
+        (tmp_path / name).write_bytes(gzip.decompress((mnist_dir / f"{name}.gz").read_bytes()))
+    assert load_mnist(tmp_path).x_test.shape == (10000, 784)
+
+
+def test_corrupt_and_missing_files(mnist_dir, tmp_path):
+    for name in MNIST_SHA256:
+        shutil.copy(mnist_dir / f"{name}.gz", tmp_path / f"{name}.gz")
+    raw = bytearray(gzip.decompress((tmp_path / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    raw[100] = (raw[100] + 1) % 10
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz: checksum mismatch"):
+        load_mnist(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b\x08garbage")
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz: cannot read"):
+        load_mnist(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"MNIST file t10k-labels-idx1-ubyte.gz \(or t10k-labels-idx1-ubyte\) missing in"):
+        load_mnist(tmp_path)
+
+
+def test_idx_header_checks(tmp_path):
+    bad = tmp_path / "x"
+    bad.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02")
+    with pytest.raises(DataError, match="truncated IDX file"):
+        read_idx(bad)
+    bad.write_bytes(b"\x12\x34\x08\x01\x00\x00\x00\x01\x01")
+    with pytest.raises(DataError, match="bad magic number"):
+        read_idx(bad)
+
+
+def test_digits_embedded():
+    ds = load_digits()
+    assert ds.x_train.shape == (1438, 64) and ds.x_test.shape == (359, 64)
+    assert ds.x_train.max() == 1.0 and set(np.unique(ds.y_train)) == set(range(10))
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.x_train.__setitem__((0, 0), np.nan), "x_train: NaN or infinite pixel values"),
+    (lambda d: d.x_test.__setitem__((1, 3), np.inf), "x_test: NaN or infinite pixel values"),
+    (lambda d: d.x_train.__setitem__((0, 0), 2.0), r"x_train: pixel values in \[0, 2\]; allowed: \[0, 1\]"),
+    (lambda d: d.y_train.__setitem__(4, 10), r"y_train: label 10 at index 4 outside the class range \[0, 9\]"),
+    (lambda d: d.y_test.__setitem__(0, -1), r"y_test: label -1 at index 0 outside the class range \[0, 9\]"),
+])
+def test_validation_messages(mutate, message):
+    ds = load_digits()
+    mutate(ds)
+    with pytest.raises(DataError, match=message):
+        validate(ds, n_pixels=64, n_classes=10)
+
+
+def test_wrong_image_size_for_the_model():
+    with pytest.raises(DataError, match="images of 64 pixels; the model's input layer expects 784"):
+        validate(load_digits(), n_pixels=784)
