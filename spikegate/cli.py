@@ -19,6 +19,7 @@ def _quiet_brian():
     from brian2 import prefs, BrianLogger
 
     prefs.logging.file_log = False
+    prefs.core.stop_on_keyboard_interrupt = False  # Ctrl+C interrupts at once: no half-finished run
     prefs.logging.delete_log_on_exit = True
     BrianLogger.log_level_warn()
 

@@ -546,7 +546,11 @@ class GatedClassifier:
             b = min(a + self.chunk, len(samples))
             self.load_schedule(samples[a:b], labels[a:b], memgate[a:b])
             self.align(net)
+            t_end = net.t + self.duration(b - a)
             net.run(self.duration(b - a), namespace={})
+            if net.t < t_end - 0.5 * self.spec.dt:
+                # Brian2 turns a first Ctrl+C into a quiet early stop: do not go on with half a chunk
+                raise KeyboardInterrupt("simulation stopped before the end of the chunk")
             if progress is not None:
                 progress(b - a)
         wall = time.perf_counter() - t0

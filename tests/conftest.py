@@ -44,9 +44,9 @@ TINY_MODEL = {
     "name": "tiny",
     "seed": 3,
     "data": {"source": "npz"},
-    "network": {"layers": [16, 6, 3], "dt": "0.5 ms", "t_stim": "20 ms", "w_scale": "3 mV", "init_gain": [8.0, 1.0]},
+    "network": {"layers": [16, 3], "dt": "0.5 ms", "t_stim": "30 ms", "w_scale": "3 mV"},
     "input": {"nu_max": "400 Hz"},
-    "rule": {"eta": "2 Hz", "eta_hidden": "1 Hz", "tau_e": "100 ms", "nu_target": "200 Hz", "w_max": 1.0},
+    "rule": {"eta": "2 Hz", "eta_hidden": "1 Hz", "tau_e": "100 ms", "nu_target": "200 Hz", "w_max": 6.0},
     "gate": {"name": "lazy"},
     "train": {"epochs": 2, "chunk": 50, "eval_every_epoch": False},
 }

@@ -12,10 +12,12 @@ from conftest import TINY_MODEL, tiny_dataset
 
 
 def small_spec(**kw):
-    rule = ThreeFactorRule(eta=2 / second, eta_hidden=1 / second, tau_e=100 * ms, nu_target=200 * Hz, w_max=0.4)
-    base = dict(layers=(16, 6, 3), dt=0.5 * ms, t_stim=20 * ms, w_scale=3 * mV, rule=rule, init_gain=(8.0, 1.0),
+    rule = ThreeFactorRule(eta=2 / second, eta_hidden=1 / second, tau_e=100 * ms, nu_target=200 * Hz, w_max=6.0)
+    base = dict(layers=(16, 6, 3), dt=0.5 * ms, t_stim=30 * ms, w_scale=3 * mV, rule=rule, init_gain=(24.0, 4.0),
                 input=PoissonInput(400 * Hz))
     base.update(kw)
+    if len(base["layers"]) == 2 and "init_gain" not in kw:
+        base["init_gain"] = (1.0,)
     return NetworkSpec(**base)
 
 
@@ -39,7 +41,7 @@ def decide(clf, counts, label, kappa=1, always=False):
 def blank_classifier():
     prefs.codegen.target = "cython"
     spec = small_spec(layers=(16, 3))
-    return GatedClassifier(spec, Lazy(), np.zeros((2, 16)), seed=0, chunk=4, name="sgdecide")
+    return GatedClassifier(spec, Lazy(), np.zeros((2, 16)), seed=0, chunk=4)
 
 
 @pytest.mark.parametrize("counts, label, kappa, mistake, gate", [
@@ -63,7 +65,7 @@ def test_ledger_equals_independent_weight_diff_per_presentation():
     prefs.codegen.target = "cython"
     ds = tiny_dataset(n_train=30)
     spec = small_spec()
-    clf = GatedClassifier(spec, Always(), ds.x_train, seed=5, chunk=4, name="sgtiny")
+    clf = GatedClassifier(spec, Always(), ds.x_train, seed=5, chunk=4)
     n_checked_writes = n_clipped = 0
     for s in range(30):
         before = [clf.weights(k) for k in range(spec.n_projections)]
@@ -76,14 +78,14 @@ def test_ledger_equals_independent_weight_diff_per_presentation():
             assert log.sum_abs_dw_alpha[0, k] == pytest.approx((diff ** spec.alpha).sum(), rel=1e-12, abs=1e-15)
             n_checked_writes += log.writes[0, k]
             n_clipped += np.count_nonzero(np.abs(after[k]) == spec.rule.w_max)
-    assert n_checked_writes > 500      # the comparison covered many writes...
+    assert n_checked_writes > 200      # the comparison covered many writes...
     assert n_clipped > 0               # ...including clipped weights, where a gated update writes nothing
 
 
 def test_closed_gate_writes_nothing():
     prefs.codegen.target = "cython"
     ds = tiny_dataset(n_train=20)
-    clf = GatedClassifier(small_spec(), Always(), ds.x_train, seed=5, chunk=4, name="sgtiny")
+    clf = GatedClassifier(small_spec(), Always(), ds.x_train, seed=5, chunk=4)
     w_before = [clf.weights(k) for k in range(2)]
     log = clf.present(np.arange(8), ds.y_train[:8], learn=False)
     assert not log.gate_open.any() and log.writes.sum() == 0 and log.sum_abs_dw.sum() == 0
@@ -112,7 +114,7 @@ def test_expected_spiking_update_matches_rate_delta_rule():
     spec = small_spec(layers=(16, 3), rule=ThreeFactorRule(eta=1e-4 / second, tau_e=100 * ms, nu_target=200 * Hz,
                                                           w_max=10.0))
     image = np.linspace(0.2, 1.0, 16)[None, :]
-    clf = GatedClassifier(spec, Always(), image, seed=2, chunk=100, name="sgrate")
+    clf = GatedClassifier(spec, Always(), image, seed=2, chunk=100)
     W = np.zeros((16, 3))
     W[:, 0] = 0.35   # label neuron driven below its target
     W[:, 1] = 0.5    # a rival that fires
@@ -173,12 +175,12 @@ def test_classifier_rejects_bad_images_and_labels():
     prefs.codegen.target = "cython"
     spec = small_spec()
     with pytest.raises(DataError, match=r"images: shape \(3, 15\), expected \(n_images, 16\)"):
-        GatedClassifier(spec, Lazy(), np.zeros((3, 15)), name="sgtiny")
+        GatedClassifier(spec, Lazy(), np.zeros((3, 15)))
     bad = np.zeros((3, 16))
     bad[1, 2] = np.nan
     with pytest.raises(DataError, match="NaN or infinite"):
-        GatedClassifier(spec, Lazy(), bad, name="sgtiny")
-    clf = GatedClassifier(spec, Lazy(), np.zeros((3, 16)), name="sgtiny", chunk=4)
+        GatedClassifier(spec, Lazy(), bad)
+    clf = GatedClassifier(spec, Lazy(), np.zeros((3, 16)), chunk=4)
     with pytest.raises(DataError, match=r"labels: value 3 outside the class range \[0, 2\]"):
         clf.load_schedule([0, 1], [0, 3])
 
