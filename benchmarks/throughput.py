@@ -52,10 +52,10 @@ def main(argv=None):
     for s in range(args.naive):
         clf.load_schedule([s], [y[s]])
         clf.align(net)
-        net.run(cfg.spec.t_stim)                           # one run() per presentation
+        net.run(cfg.spec.t_stim, namespace={})             # one run() per presentation
     clf.load_schedule([], [])
     clf.align(net)
-    net.run(cfg.spec.t_stim)                               # closes the last presentation
+    net.run(cfg.spec.t_stim, namespace={})                 # closes the last presentation
     naive = args.naive / (time.perf_counter() - t0)
 
     print(f"model {cfg.name} ({'-'.join(map(str, cfg.spec.layers))}), gate always, target cython, "
