@@ -72,3 +72,52 @@ def test_validation_messages(mutate, message):
 def test_wrong_image_size_for_the_model():
     with pytest.raises(DataError, match="images of 64 pixels; the model's input layer expects 784"):
         validate(load_digits(), n_pixels=784)
+
+
+class _Response:
+    def __init__(self, payload):
+        self.payload = payload
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self):
+        return self.payload
+
+
+def test_download_into_the_user_cache(mnist_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("SPIKEGATE_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fetched = []
+
+    def fake_urlopen(url, timeout):
+        fetched.append(url)
+        return _Response((mnist_dir / url.rsplit("/", 1)[1]).read_bytes())
+
+    monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
+    ds = load_mnist()
+    assert len(fetched) == 4 and all(u.startswith("https://") for u in fetched)
+    assert sorted(p.name for p in (tmp_path / "spikegate" / "mnist").iterdir()) == sorted(
+        f"{n}.gz" for n in MNIST_SHA256)
+    assert ds.x_train.shape == (60000, 784)
+    fetched.clear()
+    load_mnist()                      # second time: from the cache, no download
+    assert fetched == []
+
+
+def test_offline_error_says_where_to_put_the_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("SPIKEGATE_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+
+    def offline(url, timeout):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    with pytest.raises(DataError) as err:
+        load_mnist()
+    msg = str(err.value)
+    assert "could not be downloaded" in msg and "network is unreachable" in msg
+    assert "--data-dir DIR" in msg and "SPIKEGATE_DATA_DIR" in msg and "\n" not in msg
