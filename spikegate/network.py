@@ -277,7 +277,7 @@ class GatedClassifier:
         self.seed = int(seed)
         self.namespace = {}
         self._rng = np.random.default_rng(seed)
-        self._t_offset = 0 * second
+        images = self._checked_images(images)  # before building: no half-built objects on bad input
         self._build()
         self.set_images(images)
         self.set_gate(gate)
@@ -486,6 +486,12 @@ class GatedClassifier:
 
     def set_images(self, images) -> None:
         """Replace the image bank (same shape: no recompilation)."""
+        images = self._checked_images(images)
+        self.n_images = len(images)
+        bank = np.vstack([images, np.zeros((1, self.spec.n_in))])  # last row: blank for idle slots
+        self.namespace["pixels"] = b2.TimedArray(bank, dt=1 * second, name=f"{self.name}_pixels")
+
+    def _checked_images(self, images) -> np.ndarray:
         images = np.asarray(images, dtype=float)
         if images.ndim != 2 or images.shape[1] != self.spec.n_in:
             raise DataError(f"images: shape {images.shape}, expected (n_images, {self.spec.n_in})")
@@ -493,9 +499,7 @@ class GatedClassifier:
             raise DataError("images: contain NaN or infinite pixel values; allowed: finite values in [0, 1]")
         if images.size and (images.min() < 0 or images.max() > 1):
             raise DataError(f"images: pixel values in [{images.min():g}, {images.max():g}]; allowed: [0, 1]")
-        self.n_images = len(images)
-        bank = np.vstack([images, np.zeros((1, self.spec.n_in))])  # last row: blank for idle slots
-        self.namespace["pixels"] = b2.TimedArray(bank, dt=1 * second, name=f"{self.name}_pixels")
+        return images
 
     def load_schedule(self, samples, labels, memgate=None) -> None:
         """Schedule ``len(samples) <= chunk`` presentations from the next slot boundary on.
