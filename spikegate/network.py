@@ -40,7 +40,7 @@ from brian2 import ms, mV, Hz, second, Quantity
 from .declaration import Declaration, declaration, default
 from .errors import ParameterError, DataError
 from .ern import ERNSignal
-from .gates import Gate, Lazy
+from .gates import Gate
 from .quantities import check_quantity, check_number
 
 

@@ -6,7 +6,7 @@ import re
 
 import brian2
 from brian2 import Quantity, get_dimensions
-from brian2.units.fundamentalunits import DIMENSIONLESS, fail_for_dimension_mismatch, DimensionMismatchError
+from brian2.units.fundamentalunits import DIMENSIONLESS
 
 from .errors import ParameterError
 

@@ -1,12 +1,10 @@
 """Command line: bad input gives one clear line, exit code 2 and no run directory."""
-import json
 
 import numpy as np
 import pytest
 
 from spikegate.cli import main
 from spikegate.config import resolve
-from spikegate.errors import ConfigError
 
 from conftest import ROOT, tiny_dataset
 

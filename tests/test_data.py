@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from spikegate.data import (DataError, Dataset, load_digits, load_mnist, read_idx, validate, MNIST_SHA256)
+from spikegate.data import (DataError, load_digits, load_mnist, read_idx, validate, MNIST_SHA256)
 
 
 def test_mnist_loader_reads_and_verifies_the_shared_files(mnist_dir):

@@ -6,7 +6,7 @@ import pytest
 from brian2 import ms, mV, Hz, second, prefs
 
 from spikegate import (Always, GatedClassifier, Lazy, Margin, NetworkSpec, ParameterError, PoissonInput,
-                       ThreeFactorRule, ERNSignal, DataError)
+                       ThreeFactorRule, DataError)
 from spikegate.training import train
 from conftest import TINY_MODEL, tiny_dataset
 

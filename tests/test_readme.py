@@ -1,7 +1,6 @@
 """The README's promises: the building-block example runs and its Quickstart commands are as documented."""
 import re
 
-import pytest
 
 from conftest import ROOT
 
