@@ -131,7 +131,8 @@ class NetworkSpec(Declaration):
     Initial weights of projection *k* are Gaussian with standard deviation
     ``init_gain[k] / sqrt(n_pre)`` (one gain, or one per projection): hidden layers need a
     gain large enough that a random projection of the input drives some units above
-    threshold, since silent units have no eligibility and no learning signal. A weight :math:`w` (dimensionless) adds :math:`w \cdot w_\mathrm{scale}` to :math:`I`.
+    threshold, since silent units have no eligibility and no learning signal.
+    A weight :math:`w` (dimensionless) adds :math:`w \cdot w_\mathrm{scale}` to :math:`I`.
     """
 
     layers: tuple = (64, 10)
@@ -279,7 +280,7 @@ class GatedClassifier:
         self._rng = np.random.default_rng(seed)
         images = self._checked_images(images)  # before building: no half-built objects on bad input
         self._build()
-        self.set_images(images)
+        self._install_images(images)
         self.set_gate(gate)
         self.load_schedule(np.zeros(0, dtype=int), np.zeros(0, dtype=int))
 
@@ -486,7 +487,9 @@ class GatedClassifier:
 
     def set_images(self, images) -> None:
         """Replace the image bank (same shape: no recompilation)."""
-        images = self._checked_images(images)
+        self._install_images(self._checked_images(images))
+
+    def _install_images(self, images: np.ndarray) -> None:
         self.n_images = len(images)
         bank = np.vstack([images, np.zeros((1, self.spec.n_in))])  # last row: blank for idle slots
         self.namespace["pixels"] = b2.TimedArray(bank, dt=1 * second, name=f"{self.name}_pixels")
