@@ -64,6 +64,7 @@ def test_always_gate_opens_on_correct(blank_classifier):
 def test_ledger_equals_independent_weight_diff_per_presentation():
     """Per presentation and projection: writes == count(W_after != W_before), sums == sum |diff|."""
     prefs.codegen.target = "cython"
+    b2.seed(5)
     ds = tiny_dataset(n_train=30)
     spec = small_spec()
     clf = GatedClassifier(spec, Always(), ds.x_train, seed=5, chunk=4)
@@ -85,6 +86,7 @@ def test_ledger_equals_independent_weight_diff_per_presentation():
 
 def test_closed_gate_writes_nothing():
     prefs.codegen.target = "cython"
+    b2.seed(5)
     ds = tiny_dataset(n_train=20)
     clf = GatedClassifier(small_spec(), Always(), ds.x_train, seed=5, chunk=4)
     w_before = [clf.weights(k) for k in range(2)]
