@@ -80,7 +80,7 @@ def test_ledger_equals_independent_weight_diff_per_presentation():
             assert log.sum_abs_dw_alpha[0, k] == pytest.approx((diff ** spec.alpha).sum(), rel=1e-12, abs=1e-15)
             n_checked_writes += log.writes[0, k]
             n_clipped += np.count_nonzero(np.abs(after[k]) == spec.rule.w_max)
-    assert n_checked_writes > 200      # the comparison covered many writes...
+    assert n_checked_writes > 100      # the comparison covered many writes...
     assert n_clipped > 0               # ...including clipped weights, where a gated update writes nothing
 
 
