@@ -18,28 +18,41 @@ from .errors import ConfigError, ParameterError, SpikegateError
 from .ern import ERNSignal
 from .gates import Gate, make_gate, GATE_NAMES
 from .network import LIF, NetworkSpec, PoissonInput, ThreeFactorRule
+from .rate import RateSpec, Restriction, SynapticCaching
 from .quantities import parse_quantity, check_number
 
 _DECLARED = {"neuron": LIF, "input": PoissonInput, "rule": ThreeFactorRule, "ern": ERNSignal}
 
 #: Allowed keys per section with their defaults (None: no default / taken from the declaration).
 SCHEMA = {
-    "": {"name": "model", "seed": 0},
+    "": {"name": "model", "seed": 0, "backend": "spiking"},
     "data": {"source": None, "n_train": None, "n_test": None, "dir": "", "path": ""},
     "network": {"layers": None, "dt": "0.1 ms", "t_stim": "100 ms", "w_scale": "1 mV", "init_gain": 1.0,
                 "alpha": 0.5},
     "gate": {"name": "lazy", "tau_mem": 5.0, "theta_mem": 0.5, "kappa": 2},
-    "train": {"epochs": 1, "chunk": 1000, "eval_every_epoch": True, "target": "cython"},
+    "train": {"epochs": 1, "chunk": 1000, "eval_every_epoch": True, "target": "cython", "eval_every": 0,
+              "target_accuracy": 0.0},
 }
 for _section, _cls in _DECLARED.items():
     SCHEMA[_section] = {f.name: None for f in dataclasses.fields(_cls)}
+#: Sections of the rate backend (:mod:`spikegate.rate`); ``network.layers``/``alpha`` are shared.
+_RATE_DECLARED = {"rate": RateSpec, "restrict": Restriction, "caching": SynapticCaching}
+for _section, _cls in _RATE_DECLARED.items():
+    SCHEMA[_section] = {f.name: None for f in dataclasses.fields(_cls) if f.name not in ("layers", "alpha")}
 
 TARGETS = ("cython", "numpy")
+BACKENDS = ("spiking", "rate")
+#: What only one backend reads: setting it for the other is an error, not silently ignored.
+_SPIKING_ONLY = {"neuron": None, "input": None, "rule": None, "ern": None,
+                 "network": ("dt", "t_stim", "w_scale", "init_gain"), "train": ("target", "chunk")}
+_RATE_ONLY = {"rate": None, "restrict": None, "caching": None}
 
 # Error messages of declarations name "Class.field"; configs speak of "section.key".
 _CLASS_SECTION = {"LIF": "neuron", "PoissonInput": "input", "ThreeFactorRule": "rule", "ERNSignal": "ern",
-                  "NetworkSpec": "network", "Trace": "gate", "Memorized": "gate", "Margin": "gate"}
-_RENAME = {("Memorized", "theta"): "theta_mem"}
+                  "NetworkSpec": "network", "Trace": "gate", "Memorized": "gate", "Margin": "gate",
+                  "RateSpec": "rate", "Restriction": "restrict", "SynapticCaching": "caching"}
+_RENAME = {("Memorized", "theta"): "theta_mem", ("RateSpec", "layers"): "network.layers",
+           ("RateSpec", "alpha"): "network.alpha"}
 
 
 def _config_message(exc: Exception) -> str:
@@ -47,7 +60,8 @@ def _config_message(exc: Exception) -> str:
     m = re.match(r"^(\w+)\.(\w+)", msg)
     if m and m.group(1) in _CLASS_SECTION:
         key = _RENAME.get((m.group(1), m.group(2)), m.group(2))
-        msg = f"{_CLASS_SECTION[m.group(1)]}.{key}" + msg[m.end():]
+        where = key if "." in key else f"{_CLASS_SECTION[m.group(1)]}.{key}"
+        msg = where + msg[m.end():]
     return msg
 
 
@@ -56,8 +70,14 @@ class RunConfig:
     """A resolved model specification: the raw values and the declarations built from them."""
 
     values: dict            # section -> key -> value (TOML-serialisable, defaults filled in)
-    spec: NetworkSpec
+    spec: NetworkSpec | RateSpec
     gate: Gate
+    restriction: Restriction | None = None   # rate backend only
+    caching: SynapticCaching | None = None   # rate backend only
+
+    @property
+    def backend(self) -> str:
+        return self.values[""]["backend"]
 
     @property
     def seed(self) -> int:
@@ -146,6 +166,7 @@ def resolve(model, overrides=(), gate: str | None = None) -> RunConfig:
         _set_dotted(values, key, value)
     if gate is not None:
         values["gate"]["name"] = gate
+    _check_backend(values)
     for section, defaults in SCHEMA.items():
         for name, default in defaults.items():
             values[section].setdefault(name, default)
@@ -155,6 +176,43 @@ def resolve(model, overrides=(), gate: str | None = None) -> RunConfig:
         raise
     except SpikegateError as exc:
         raise ConfigError(_config_message(exc)) from None
+
+
+def _check_backend(values: dict) -> None:
+    """Reject keys the chosen backend does not read (before defaults are filled in)."""
+    backend = values[""].get("backend", "spiking")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend = {backend!r}: unknown; allowed: {', '.join(BACKENDS)}")
+    other = _SPIKING_ONLY if backend == "rate" else _RATE_ONLY
+    for section, keys in other.items():
+        for key in values.get(section, {}):
+            if keys is None or key in keys:
+                raise ConfigError(f"{section}.{key}: not used by backend {backend!r} "
+                                  f"(only by {'spiking' if backend == 'rate' else 'rate'}); remove it")
+
+
+def _build_rate(values: dict) -> tuple[RateSpec, Restriction, SynapticCaching]:
+    net = values["network"]
+    if net["layers"] is None:
+        raise ConfigError("network.layers: required, e.g. [784, 100, 10]")
+    parts = {}
+    for section, cls in _RATE_DECLARED.items():
+        kwargs = {k: v for k, v in values[section].items() if v is not None}
+        if section == "caching" and isinstance(kwargs.get("tau"), str) and kwargs["tau"].strip().lower() in ("inf", "infinity"):
+            kwargs["tau"] = float("inf")
+        if section == "rate":
+            kwargs["layers"] = tuple(net["layers"]) if isinstance(net["layers"], list) else net["layers"]
+            kwargs["alpha"] = parse_quantity(net["alpha"], "network.alpha")
+        parts[section] = cls(**kwargs)
+        resolved = parts[section].to_dict()
+        values[section] = {k: v for k, v in resolved.items() if k not in ("layers", "alpha")}
+    for section in _SPIKING_ONLY:
+        if _SPIKING_ONLY[section] is None:
+            values.pop(section, None)
+        else:
+            for key in _SPIKING_ONLY[section]:
+                values[section].pop(key, None)
+    return parts["rate"], parts["restrict"], parts["caching"]
 
 
 def _build(values: dict) -> RunConfig:
@@ -173,7 +231,15 @@ def _build(values: dict) -> RunConfig:
         raise ConfigError(f"train.eval_every_epoch = {train['eval_every_epoch']!r}: expected true or false")
     if train["target"] not in TARGETS:
         raise ConfigError(f"train.target = {train['target']!r}: unknown; allowed: {', '.join(TARGETS)}")
-
+    train["eval_every"] = check_number("train.eval_every", train["eval_every"], minimum=0, integer=True)
+    train["target_accuracy"] = check_number("train.target_accuracy", train["target_accuracy"], minimum=0,
+                                            maximum=1)
+    if top["backend"] == "rate":
+        spec, restriction, caching = _build_rate(values)
+        return RunConfig(values=values, spec=spec, gate=_build_gate(values["gate"]), restriction=restriction,
+                         caching=caching)
+    for section in _RATE_ONLY:
+        values.pop(section, None)
     parts = {}
     for section, cls in _DECLARED.items():
         kwargs = {}
@@ -194,7 +260,10 @@ def _build(values: dict) -> RunConfig:
                        init_gain=tuple(net["init_gain"]) if isinstance(net["init_gain"], list)
                        else parse_quantity(net["init_gain"], "network.init_gain"),
                        alpha=parse_quantity(net["alpha"], "network.alpha"), **parts)
-    g = values["gate"]
+    return RunConfig(values=values, spec=spec, gate=_build_gate(values["gate"]))
+
+
+def _build_gate(g: dict) -> Gate:
     if g["name"] not in GATE_NAMES:
         raise ConfigError(f"gate.name = {g['name']!r}: unknown; allowed: {', '.join(GATE_NAMES)}")
     tau_mem = g["tau_mem"]
@@ -204,4 +273,4 @@ def _build(values: dict) -> RunConfig:
         gate = make_gate(g["name"], tau_mem=tau_mem, theta_mem=g["theta_mem"], kappa=g["kappa"])
     except ParameterError as exc:
         raise ConfigError(_config_message(exc)) from None
-    return RunConfig(values=values, spec=spec, gate=gate)
+    return gate

@@ -15,11 +15,52 @@ and the inefficiency :math:`M_1 / M_\mathrm{min}` (van Rossum & Pache 2024).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-_FIELDS = ("gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha", "trace_updates", "mistake", "samples")
+_FIELDS = ("gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha", "trace_updates", "mistake", "samples",
+           "transient_writes", "maintenance")
+
+
+@dataclass
+class PresentationLog:
+    """What happened in each presentation of one call of ``present`` (spiking or rate backend).
+
+    Arrays have one entry per presentation (per projection: shape ``(n, n_projections)``).
+    ``transient_writes`` and ``maintenance`` are the synaptic-caching terms (rate backend;
+    zeros otherwise): changes of the cheap transient weight component, and the maintenance
+    cost :math:`c \sum |w_\mathrm{transient}|` paid after the presentation.
+    """
+
+    samples: np.ndarray
+    labels: np.ndarray
+    counts: np.ndarray          # output spike counts or rate-network outputs, (n, n_out)
+    mistake: np.ndarray         # bool: wrong argmax, tie or silence
+    gate_open: np.ndarray       # bool
+    writes: np.ndarray          # int, (n, n_projections)
+    sum_abs_dw: np.ndarray      # (n, n_projections)
+    sum_abs_dw_alpha: np.ndarray
+    trace_updates: np.ndarray   # per-synapse eligibility updates, (n, n_projections)
+    wall_seconds: float = 0.0
+    transient_writes: np.ndarray | None = None
+    maintenance: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.transient_writes is None:
+            self.transient_writes = np.zeros_like(self.writes)
+        if self.maintenance is None:
+            self.maintenance = np.zeros(self.writes.shape)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """Argmax of the outputs (first index on ties; ties count as mistakes)."""
+        return np.argmax(self.counts, axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        return float(1.0 - self.mistake.mean()) if len(self.mistake) else float("nan")
 
 
 class EnergyLedger:
@@ -47,6 +88,8 @@ class EnergyLedger:
         self.sum_abs_dw = np.zeros((0, P))
         self.sum_abs_dw_alpha = np.zeros((0, P))
         self.trace_updates = np.zeros((0, P), dtype=np.int64)
+        self.transient_writes = np.zeros((0, P), dtype=np.int64)
+        self.maintenance = np.zeros((0, P))
 
     def record(self, log) -> None:
         """Append the presentations of a :class:`~spikegate.network.PresentationLog`."""
@@ -95,6 +138,8 @@ class EnergyLedger:
                 "m_min": pm_min,
                 "m0_min": int(np.count_nonzero(w != w0)),
                 "trace_updates": int(self.trace_updates[:, p].sum()),
+                "transient_writes": int(self.transient_writes[:, p].sum()),
+                "maintenance": float(self.maintenance[:, p].sum()),
                 "n_synapses": int(w.size),
             }
         return {
@@ -109,6 +154,8 @@ class EnergyLedger:
             "inefficiency": self.m1 / m_min if m_min > 0 else None,
             "inefficiency_m0": self.m0 / m0_min if m0_min > 0 else None,
             "trace_updates": int(self.trace_updates.sum()),
+            "transient_writes": int(self.transient_writes.sum()),
+            "maintenance": float(self.maintenance.sum()),
             "projections": per,
         }
 
@@ -125,5 +172,8 @@ class EnergyLedger:
             ledger = cls(projections, float(f["alpha"]),
                          [f[f"initial_weights_{p}"] for p in range(len(projections))])
             for name in _FIELDS:
-                setattr(ledger, name, f[name])
+                if name in f.files:  # ledgers written before synaptic caching lack its two terms
+                    setattr(ledger, name, f[name])
+                elif name in ("transient_writes", "maintenance"):
+                    setattr(ledger, name, np.zeros_like(f["writes"], dtype=getattr(ledger, name).dtype))
         return ledger

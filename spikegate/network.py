@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 import brian2 as b2
@@ -41,6 +41,7 @@ from .declaration import Declaration, declaration, default
 from .errors import ParameterError, DataError
 from .ern import ERNSignal
 from .gates import Gate
+from .ledger import PresentationLog
 from .quantities import check_quantity, check_number
 
 
@@ -213,34 +214,6 @@ v_reset : volt (shared, constant)
 v_th : volt (shared, constant)
 t_ref : second (shared, constant)
 """
-
-
-@dataclass
-class PresentationLog:
-    """What happened in each presentation of one call of :meth:`GatedClassifier.present`.
-
-    Arrays have one entry per presentation (per projection: shape ``(n, n_projections)``).
-    """
-
-    samples: np.ndarray
-    labels: np.ndarray
-    counts: np.ndarray          # output spike counts, (n, n_out)
-    mistake: np.ndarray         # bool: wrong argmax, tie or silence (decided in-graph)
-    gate_open: np.ndarray       # bool
-    writes: np.ndarray          # int, (n, n_projections)
-    sum_abs_dw: np.ndarray      # (n, n_projections)
-    sum_abs_dw_alpha: np.ndarray
-    trace_updates: np.ndarray   # per-synapse eligibility updates, (n, n_projections)
-    wall_seconds: float = 0.0
-
-    @property
-    def predictions(self) -> np.ndarray:
-        """Argmax of the output counts (first index on ties; ties count as mistakes)."""
-        return np.argmax(self.counts, axis=1)
-
-    @property
-    def accuracy(self) -> float:
-        return float(1.0 - self.mistake.mean()) if len(self.mistake) else float("nan")
 
 
 class GatedClassifier:
