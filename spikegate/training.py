@@ -287,4 +287,5 @@ def evaluate(run_dir, data_dir=None, progress: bool = True) -> dict:
     finally:
         bar.close()
     return {"test_accuracy": log.accuracy, "recorded_test_accuracy": metrics.get("test_accuracy"),
-            "n_test": len(ds.x_test), "wall_seconds": log.wall_seconds, "model": cfg.name, "gate": cfg.gate.name}
+            "n_test": len(ds.x_test), "wall_seconds": log.wall_seconds, "model": cfg.name, "gate": cfg.gate.name,
+            "backend": cfg.backend}
