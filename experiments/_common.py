@@ -1,0 +1,125 @@
+"""What every experiment script shares: arguments, data, summaries beside the claim, figures.
+
+Each experiment writes ``results/<name>/summary.json`` (atomically) and ``figure.png``/``.svg``,
+and prints the paper's claim beside the measurement. ``--quick`` runs a seconds-long
+variant on the embedded digits (used by the test suite); without it the full MNIST setup.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from spikegate import data as data_mod  # noqa: E402
+from spikegate.errors import SpikegateError  # noqa: E402
+from spikegate.training import _jsonable  # noqa: E402
+
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=doc.strip().splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    ap.add_argument("--quick", action="store_true", help="seconds-long variant on the embedded digits")
+    ap.add_argument("--data-dir", help="MNIST directory (default: ../shared/data/mnist or the user cache)")
+    ap.add_argument("--results", default=str(ROOT / "results"), help="results root (default results/)")
+    ap.add_argument("--seed", type=int, default=1)
+    return ap
+
+
+def dataset(args, n_train=None, n_test=None) -> data_mod.Dataset:
+    """Digits for ``--quick``, MNIST otherwise (first ``n_train``/``n_test`` samples)."""
+    if args.quick:
+        ds = data_mod.load_digits()
+    else:
+        d = args.data_dir or (SHARED_MNIST if SHARED_MNIST.exists() else None)
+        ds = data_mod.load_mnist(d)
+    return ds.subset(n_train and min(n_train, len(ds.x_train)), n_test and min(n_test, len(ds.x_test)))
+
+
+def rate_model(args, layers, gate="always", **sections) -> dict:
+    """A rate-backend model dict: the reference setup of van Rossum & Pache (2024) plus changes."""
+    model = {"name": "experiment", "seed": args.seed, "backend": "rate", "data": {"source": "npz"},
+             "network": {"layers": list(layers)},
+             "rate": {"hidden": "leaky_relu", "slope": 0.1, "output": "linear_mse", "lr": 0.01, "sigma": 0.03,
+                      "mean_subtract": True},
+             "gate": {"name": gate}, "train": {"epochs": 5}}
+    for section, values in sections.items():
+        model.setdefault(section, {}).update(values)
+    return model
+
+
+def write_summary(args, name: str, summary: dict) -> Path:
+    """``results/<name>[-quick]/summary.json``, written atomically; returns the folder."""
+    out = Path(args.results) / (name + ("-quick" if args.quick else ""))
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"experiment": name, "quick": bool(args.quick), "seed": args.seed,
+               "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), **summary}
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".summary-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(_jsonable(summary), f, indent=2)
+        f.write("\n")
+    os.replace(tmp, out / "summary.json")
+    return out
+
+
+def save_figure(fig, folder: Path, stem: str = "figure") -> None:
+    for ext in ("png", "svg"):
+        fig.savefig(folder / f"{stem}.{ext}", dpi=120, bbox_inches="tight")
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def claim_line(paper: str, claim: str, measured: str, agrees: bool | None) -> str:
+    verdict = {True: "AGREES", False: "DISAGREES", None: "n/a"}[agrees]
+    return f"claim ({paper}): {claim}\nmeasured: {measured}\nverdict: {verdict}"
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return "-" if v is None else str(v)
+    cells = [columns] + [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run_main(main):
+    """Run an experiment's ``main`` with spikegate's one-line errors and exit codes."""
+    t0 = time.perf_counter()
+    try:
+        main()
+    except SpikegateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted; the summary of this experiment was not written", file=sys.stderr)
+        sys.exit(130)
+    print(f"wall time {time.perf_counter() - t0:.1f} s")
+
+
+def seconds(t0: float) -> float:
+    return time.perf_counter() - t0
+
+
+def as_array(x):
+    return np.asarray(x)
