@@ -117,9 +117,44 @@ def run_main(main):
     print(f"wall time {time.perf_counter() - t0:.1f} s")
 
 
-def seconds(t0: float) -> float:
-    return time.perf_counter() - t0
+def rate_classifier(args, ds: data_mod.Dataset, layers, gate="always", **sections):
+    """A :class:`~spikegate.rate.RateClassifier` for ``ds`` (image rows: training, then test)."""
+    from spikegate.config import resolve
+    from spikegate.training import build_classifier
+
+    cfg = resolve(rate_model(args, layers, gate, **sections))
+    return cfg, build_classifier(cfg, ds)
 
 
-def as_array(x):
-    return np.asarray(x)
+def learn(clf, gate, samples, labels, epochs: int, seed: int) -> dict:
+    """Present ``samples`` (rows of the bank) for ``epochs`` shuffled epochs with mistake memory.
+
+    Returns writes (M0), sum |dw| (M1), gated presentations and the samples that opened the gate.
+    """
+    from spikegate.memory import MistakeMemory
+
+    rng = np.random.default_rng(seed)
+    samples, labels = np.asarray(samples), np.asarray(labels)
+    memory = MistakeMemory(len(samples), gate.tau_mem, gate.theta_mem) if gate.uses_memory else None
+    totals = {"M0": 0, "M1": 0.0, "gated": 0, "presentations": 0, "seconds": 0.0}
+    opened = np.zeros(len(samples), bool)
+    for _ in range(epochs):
+        order = rng.permutation(len(samples))
+        log = clf.present(samples[order], labels[order], memory.gate(order) if memory else None)
+        if memory:
+            memory.update(order, log.mistake)
+        opened[order[log.gate_open]] = True
+        totals["M0"] += int(log.writes.sum())
+        totals["M1"] += float(log.sum_abs_dw.sum())
+        totals["gated"] += int(log.gate_open.sum())
+        totals["presentations"] += len(order)
+        totals["seconds"] += log.wall_seconds
+    totals["opened_samples"] = np.flatnonzero(opened)
+    return totals
+
+
+def accuracy(clf, ds: data_mod.Dataset, classes=None) -> float:
+    """Test accuracy, optionally on the test samples of some classes only."""
+    keep = np.ones(len(ds.y_test), bool) if classes is None else np.isin(ds.y_test, classes)
+    rows = len(ds.x_train) + np.flatnonzero(keep)
+    return float(np.mean(np.argmax(clf.outputs(rows), axis=1) == ds.y_test[keep]))

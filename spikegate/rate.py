@@ -246,7 +246,7 @@ def softmax(h: np.ndarray) -> np.ndarray:
 
 
 def margins(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    r""":math:`y_\mathrm{label} - \max_{j \ne \mathrm{label}} y_j` per row (<= 0 is a mistake)."""
+    r""":math:`y_\mathrm{label} - \max_{j \ne \mathrm{label}} y_j` per row (a mistake unless > 0; NaN, from diverged weights, is one)."""
     rows = np.arange(len(labels))
     own = outputs[rows, labels]
     rivals = outputs.copy()
@@ -497,7 +497,7 @@ class RateClassifier:
         gate_open = np.zeros(n, bool)
         if not learn:
             outputs[:] = self.outputs(samples)
-            mistake[:] = margins(outputs, labels) <= 0
+            mistake[:] = ~(margins(outputs, labels) > 0)
             if progress:
                 progress(n)
         elif self.spec.batch_size == 1:
@@ -519,7 +519,7 @@ class RateClassifier:
             m = 1 if always or caching else min(block, n - i)
             inputs, pre, y = self._forward(self.images[samples[i:i + m]])
             mg = margins(y, labels[i:i + m])
-            wrong = mg <= 0
+            wrong = ~(mg > 0)  # NaN outputs (diverged learning) are mistakes
             opened = self._open(mg, wrong, memgate[i:i + m])
             j = int(np.argmax(opened)) if opened.any() else m
             used = min(j + 1, m)
@@ -546,7 +546,7 @@ class RateClassifier:
             sl = slice(i, min(i + B, n))
             inputs, pre, y = self._forward(self.images[samples[sl]])
             mg = margins(y, labels[sl])
-            wrong = mg <= 0
+            wrong = ~(mg > 0)  # NaN outputs (diverged learning) are mistakes
             opened = self._open(mg, wrong, memgate[sl])
             outputs[sl], mistake[sl], gate_open[sl] = y, wrong, opened
             last = sl.stop - 1
