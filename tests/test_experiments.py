@@ -1,0 +1,85 @@
+"""The experiments' --quick variants: each runs, writes its summary and figure, and its numbers add up."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def run_quick(name, tmp_path, *extra):
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--quick", "--results",
+                           str(tmp_path), *extra], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = tmp_path / f"{name}-quick"
+    assert (folder / "figure.png").stat().st_size > 1000 and (folder / "figure.svg").exists()
+    assert "claim (" in proc.stdout and "measured:" in proc.stdout
+    return json.loads((folder / "summary.json").read_text())
+
+
+def test_updates_to_95_matches_the_independent_implementation(tmp_path):
+    s = run_quick("updates_to_95", tmp_path)
+    ref, rows = s["reference"], {r["N"]: r for r in s["rows"]}
+    ours = rows[ref["N"]]
+    assert ours["reached"] and ref["samples_to_target"]
+    # same network, same counting: the writes per presented sample agree exactly
+    assert ours["M0"] / ours["samples_to_target"] == pytest.approx(ref["n_writes"] / ref["samples_to_target"],
+                                                                    rel=0.02)
+    # one sample changes every synapse with a non-zero input: (64 + 1) * N + (N + 1) * 10 at most
+    for n, r in rows.items():
+        assert r["M0"] <= r["samples_to_target"] * ((64 + 1) * n + (n + 1) * 10)
+        assert r["M_min"] < r["M1"]
+
+
+def test_lazy_vs_backprop_reports_a_speedup(tmp_path):
+    s = run_quick("lazy_vs_backprop", tmp_path)
+    always, lazy, memorized = s["rows"]
+    assert always["gated_presentations"] == always["samples_to_target"]
+    assert lazy["gated_presentations"] < lazy["samples_to_target"] and lazy["M0"] < always["M0"]
+    assert lazy["speedup_vs_always"] == pytest.approx(always["train_seconds_to_target"]
+                                                      / lazy["train_seconds_to_target"])
+    assert lazy["speedup_vs_always"] > 1
+
+
+def test_mistake_gating_savings_rate_and_spiking(tmp_path):
+    s = run_quick("mistake_gating_savings", tmp_path)
+    backends = {r["backend"] for r in s["rows"]}
+    assert backends == {"rate", "spiking"} and len(s["rows"]) == 8
+    for r in s["rows"]:
+        if r["gate"] == "always":
+            assert r["writes_saved_percent"] == 0
+        elif r["writes_saved_percent"] is not None:
+            assert 0 < r["writes_saved_percent"] < 100
+
+
+def test_competitive_restrictions_write_exactly_their_share(tmp_path):
+    s = run_quick("competitive", tmp_path, "--hidden", "30")
+    rows = {r["restriction"]: r for r in s["rows"]}
+    # gate always: every presentation writes exactly round(0.1 n) synapses per projection
+    per_sample = round(0.1 * (64 + 1) * 30) + round(0.1 * (30 + 1) * 10)
+    top = rows["top10%-layer"]
+    presented = top["samples_to_target"] or 5 * 1438
+    assert top["M0"] == presented * per_sample
+    assert rows["none"]["energy_saving_percent"] == 0
+
+
+def test_incremental_tasks_and_gates(tmp_path):
+    s = run_quick("incremental", tmp_path)
+    assert [(r["task"], r["gate"]) for r in s["rows"]][:3] == [("new classes", g) for g in
+                                                               ("always", "lazy", "memorized")]
+    for r in s["rows"]:
+        assert r["gated"] <= r["presentations"]
+        assert (r["writes_saved_percent"] == 0) == (r["gate"] == "always")
+        assert 0 <= r["old_accuracy"] <= 1 and r["new_accuracy"] <= 1
+    new_samples = [r for r in s["rows"] if r["task"] == "new samples"]
+    assert all(r["new_accuracy"] == 0 for r in new_samples)  # no test image of 5-9 is ever learned there
+
+
+def test_replay_buffer_stores_only_gated_samples(tmp_path):
+    s = run_quick("replay_buffer", tmp_path)
+    rows = {r["gate"]: r for r in s["rows"]}
+    assert rows["always"]["buffer_size"] == s["stream_length"]
+    assert rows["lazy"]["buffer_size"] < s["stream_length"]
+    assert rows["random buffer (control)"]["buffer_size"] == rows["lazy"]["buffer_size"]
+    assert rows["memorized"]["buffer_size"] == rows["lazy"]["buffer_size"]  # one online pass: no memory yet
