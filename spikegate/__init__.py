@@ -4,7 +4,8 @@ Declarations (frozen, validated, hashable): :class:`LIF`, :class:`PoissonInput`,
 :class:`ThreeFactorRule`, :class:`ERNSignal`, :class:`NetworkSpec`, and the gates
 :class:`Always`, :class:`Lazy`, :class:`Memorized`, :class:`Trace`, :class:`Margin`.
 Builders and state: :class:`GatedClassifier` (Brian2 objects), :class:`MistakeMemory`,
-:class:`EnergyLedger`. Entry points: :func:`train`, :func:`evaluate`. Energy in joules
+:class:`EnergyLedger`. Rate backend (:mod:`spikegate.rate`): :class:`RateSpec`,
+:class:`Restriction`, :class:`SynapticCaching`, :class:`RateClassifier`. Entry points: :func:`train`, :func:`evaluate`. Energy in joules
 (:mod:`spikegate.energy`): :func:`load_catalogue`, :func:`energy_report`, :func:`energy_compare`.
 """
 from .errors import SpikegateError, ParameterError, ConfigError, DataError
@@ -13,6 +14,7 @@ from .memory import MistakeMemory, memory_decay, memory_gate, memory_update
 from .ern import ERNSignal, integrate_ern_update
 from .network import LIF, PoissonInput, ThreeFactorRule, NetworkSpec, GatedClassifier, PresentationLog
 from .ledger import EnergyLedger
+from .rate import RateSpec, Restriction, SynapticCaching, RateClassifier
 from .energy import (EnergyError, Technology, LongTermMemory, ATPCost, Landauer, MetabolicModel,
                      load_catalogue, report as energy_report, compare as energy_compare)
 from .training import train, evaluate, TrainResult
@@ -26,6 +28,6 @@ __all__ = [
     "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
     "ERNSignal", "integrate_ern_update",
     "LIF", "PoissonInput", "ThreeFactorRule", "NetworkSpec", "GatedClassifier", "PresentationLog",
-    "EnergyLedger", "EnergyError", "Technology", "LongTermMemory", "ATPCost", "Landauer", "MetabolicModel",
+    "EnergyLedger", "RateSpec", "Restriction", "SynapticCaching", "RateClassifier", "EnergyError", "Technology", "LongTermMemory", "ATPCost", "Landauer", "MetabolicModel",
     "load_catalogue", "energy_report", "energy_compare", "train", "evaluate", "TrainResult", "resolve",
 ]
