@@ -27,8 +27,8 @@ _DECLARED = {"neuron": LIF, "input": PoissonInput, "rule": ThreeFactorRule, "ern
 SCHEMA = {
     "": {"name": "model", "seed": 0, "backend": "spiking"},
     "data": {"source": None, "n_train": None, "n_test": None, "dir": "", "path": ""},
-    "network": {"layers": None, "dt": "0.1 ms", "t_stim": "100 ms", "w_scale": "1 mV", "init_gain": 1.0,
-                "alpha": 0.5},
+    "network": {"layers": None, "dt": "0.1 ms", "t_stim": "100 ms", "t_test": None, "w_scale": "1 mV",
+                "init_gain": 1.0, "alpha": 0.5},
     "gate": {"name": "lazy", "tau_mem": 5.0, "theta_mem": 0.5, "kappa": 2},
     "train": {"epochs": 1, "chunk": 1000, "eval_every_epoch": True, "target": "cython", "eval_every": 0,
               "target_accuracy": 0.0},
@@ -44,7 +44,7 @@ TARGETS = ("cython", "numpy")
 BACKENDS = ("spiking", "rate")
 #: What only one backend reads: setting it for the other is an error, not silently ignored.
 _SPIKING_ONLY = {"neuron": None, "input": None, "rule": None, "ern": None,
-                 "network": ("dt", "t_stim", "w_scale", "init_gain"), "train": ("target", "chunk")}
+                 "network": ("dt", "t_stim", "t_test", "w_scale", "init_gain"), "train": ("target", "chunk")}
 _RATE_ONLY = {"rate": None, "restrict": None, "caching": None}
 
 # Error messages of declarations name "Class.field"; configs speak of "section.key".
@@ -74,6 +74,7 @@ class RunConfig:
     gate: Gate
     restriction: Restriction | None = None   # rate backend only
     caching: SynapticCaching | None = None   # rate backend only
+    test_spec: NetworkSpec | None = None     # spiking: the network of test presentations (window t_test)
 
     @property
     def backend(self) -> str:
@@ -260,7 +261,13 @@ def _build(values: dict) -> RunConfig:
                        init_gain=tuple(net["init_gain"]) if isinstance(net["init_gain"], list)
                        else parse_quantity(net["init_gain"], "network.init_gain"),
                        alpha=parse_quantity(net["alpha"], "network.alpha"), **parts)
-    return RunConfig(values=values, spec=spec, gate=_build_gate(values["gate"]))
+    test_spec = spec
+    if net["t_test"] is not None:
+        try:
+            test_spec = spec.replace(t_stim=parse_quantity(net["t_test"], "network.t_test"))
+        except SpikegateError as exc:
+            raise ConfigError(str(exc).replace("NetworkSpec.t_stim", "network.t_test")) from None
+    return RunConfig(values=values, spec=spec, gate=_build_gate(values["gate"]), test_spec=test_spec)
 
 
 def _build_gate(g: dict) -> Gate:

@@ -121,6 +121,7 @@ def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None,
     n_train, n_test = len(ds.x_train), len(ds.x_test)
     t_begin = time.perf_counter()
     clf = build_classifier(cfg, ds)
+    tester = build_test_classifier(cfg, ds, clf)
     initial = [clf.weights(k) for k in range(cfg.spec.n_projections)]
     ledger = EnergyLedger(_projection_names(cfg.spec.layers), cfg.spec.alpha, initial)
     memory = MistakeMemory(n_train, cfg.gate.tau_mem, cfg.gate.theta_mem) if cfg.gate.uses_memory else None
@@ -158,7 +159,7 @@ def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None,
                          "cumulative_train_seconds": train_seconds}
                 if evaluate_each or last:
                     bar.describe(f"epoch {epoch}/{epochs} test")
-                    test_log = clf.present(test_idx, ds.y_test, learn=False, progress=bar.advance)
+                    test_log = present_test_set(clf, tester, test_idx, ds.y_test, bar.advance)
                     point["test_accuracy"] = test_log.accuracy
                     point["test_seconds"] = test_log.wall_seconds
                 curves.append(point)
@@ -168,7 +169,7 @@ def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None,
             if reached is not None:
                 break
         if test_log is None or "test_accuracy" not in curves[-1]:
-            test_log = clf.present(test_idx, ds.y_test, learn=False, progress=bar.advance)
+            test_log = present_test_set(clf, tester, test_idx, ds.y_test, bar.advance)
             curves[-1]["test_accuracy"] = test_log.accuracy
     finally:
         bar.close()
@@ -221,6 +222,23 @@ def build_classifier(cfg: RunConfig, ds: data_mod.Dataset, seed_offset: int = 0)
 
     brian2.seed(cfg.seed + seed_offset)
     return GatedClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed, chunk=cfg.section("train")["chunk"])
+
+
+def build_test_classifier(cfg: RunConfig, ds: data_mod.Dataset, clf):
+    """The classifier of test presentations: ``clf`` itself, or (spiking, ``network.t_test`` set)
+    a second network whose presentation window is ``t_test``; weights are copied before each test."""
+    if cfg.backend == "rate" or cfg.test_spec is None or cfg.test_spec == cfg.spec:
+        return clf
+    return GatedClassifier(cfg.test_spec, cfg.gate, np.vstack([ds.x_train, ds.x_test]), seed=cfg.seed,
+                           chunk=cfg.section("train")["chunk"], name="sgtest")
+
+
+def present_test_set(clf, tester, samples, labels, progress=None):
+    """Present test samples without learning, on ``tester`` with ``clf``'s current weights."""
+    if tester is not clf:
+        for k in range(clf.spec.n_projections):
+            tester.set_weights(k, clf.weights(k))
+    return tester.present(samples, labels, learn=False, progress=progress)
 
 
 def write_run_dir(out: Path, cfg: RunConfig, metrics: dict, ledger: EnergyLedger, initial, final) -> Path:
@@ -278,13 +296,13 @@ def evaluate(run_dir, data_dir=None, progress: bool = True) -> dict:
         cfg = resolve(Path(run_dir) / "config.toml", [("data.dir", str(data_dir))])
     ds = load_dataset(cfg)
     clf = build_classifier(cfg, ds, seed_offset=7)
+    tester = build_test_classifier(cfg, ds, clf)
     for k in range(cfg.spec.n_projections):
         clf.set_weights(k, weights[f"w{k}"])
     n_train = len(ds.x_train)
     bar = _Progress(len(ds.x_test), progress)
     try:
-        log = clf.present(np.arange(n_train, n_train + len(ds.x_test)), ds.y_test, learn=False,
-                          progress=bar.advance)
+        log = present_test_set(clf, tester, np.arange(n_train, n_train + len(ds.x_test)), ds.y_test, bar.advance)
     finally:
         bar.close()
     return {"test_accuracy": log.accuracy, "recorded_test_accuracy": metrics.get("test_accuracy"),

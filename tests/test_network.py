@@ -201,3 +201,35 @@ def test_spec_errors(kwargs, message):
     with pytest.raises(ParameterError) as err:
         small_spec(**kwargs)
     assert str(err.value).startswith(message)
+
+
+def test_test_window_network_reads_the_trained_weights_over_t_test():
+    from spikegate.config import resolve
+    from spikegate.training import build_classifier, build_test_classifier, present_test_set
+
+    ds = tiny_dataset()
+    cfg = resolve(TINY_MODEL, ["network.t_test='90 ms'"])
+    assert cfg.test_spec.t_stim == 90 * ms and cfg.spec.t_stim == 30 * ms
+    clf = build_classifier(cfg, ds)
+    tester = build_test_classifier(cfg, ds, clf)
+    assert tester is not clf and build_test_classifier(resolve(TINY_MODEL), ds, clf) is clf
+    clf.present(np.arange(40), ds.y_train, learn=True)
+    idx = np.arange(40, 60)
+    short = clf.present(idx, ds.y_test, learn=False)
+    long = present_test_set(clf, tester, idx, ds.y_test)
+    for k in range(cfg.spec.n_projections):
+        np.testing.assert_array_equal(tester.weights(k), clf.weights(k))
+    # after an onset delay t0 (membranes charging from rest) outputs fire at a steady rate, so
+    # counts scale as (T - t0): ratio = (90 - t0) / (30 - t0), with t0 a few ms (tau_m = 20 ms)
+    ratio = long.counts.sum() / short.counts.sum()
+    onset_ms = (90 - 30 * ratio) / (1 - ratio)
+    assert 1 < onset_ms < 15, (ratio, onset_ms)
+    assert not long.gate_open.any() and long.writes.sum() == 0
+
+
+def test_bad_test_window_is_one_config_error():
+    from spikegate.config import resolve
+    from spikegate.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"network.t_test = .*multiple \(>= 2\) of dt"):
+        resolve(TINY_MODEL, ["network.t_test='0.7 ms'"])
