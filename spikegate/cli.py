@@ -1,4 +1,4 @@
-"""Command line: ``spikegate train``, ``spikegate evaluate``.
+"""Command line: ``spikegate train``, ``evaluate``, ``scan``, ``collect`` and ``energy``.
 
 Every user error (bad config, bad data, missing files) is printed as one line
 ``spikegate: error: ...`` on stderr with exit code 2; an interrupted run exits with 130
@@ -71,6 +71,33 @@ def main(argv=None) -> int:
     p_eval.add_argument("run_dir")
     p_eval.add_argument("--data-dir", help="directory with the MNIST IDX files")
     p_eval.add_argument("--no-progress", action="store_true")
+    p_scan = sub.add_parser("scan", help="run a parameter scan (TOML) into a resumable store")
+    p_scan.add_argument("scan_file", help="scan file, e.g. experiments/scan_digits_gates.toml")
+    p_scan.add_argument("--store", required=True, help="store directory (rerun to resume)")
+    p_scan.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    where = p_scan.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run the points on this Dask scheduler")
+    where.add_argument("--dask-local", type=int, metavar="N", help="run the points on a local Dask cluster of N workers")
+    p_scan.add_argument("--no-progress", action="store_true", help="one line per point instead of a progress bar")
+    p_coll = sub.add_parser("collect", help="gather a scan store into a CSV (and plots)")
+    p_coll.add_argument("store")
+    p_coll.add_argument("-o", "--output", help="CSV file (default STORE/results.csv)")
+    p_coll.add_argument("--plot", nargs=2, action="append", default=[], metavar=("X", "Y"),
+                        help="plot Y (mean +/- s.e.m. over seeds) against X, one line per --hue (repeatable)")
+    p_coll.add_argument("--hue", default="gate.name", help="one line per value of this column (default gate.name)")
+    p_coll.add_argument("--heatmap", nargs=3, action="append", default=[], metavar=("X", "Y", "Z"),
+                        help="heatmap of the mean of Z over X and Y (repeatable)")
+    p_energy = sub.add_parser("energy", help="price a run's synaptic writes in joules: hardware beside biology")
+    p_energy.add_argument("run_dir", nargs="?", help="run directory (reads metrics.json and ledger.npz)")
+    p_energy.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="put several runs side by side")
+    p_energy.add_argument("--bits", default="32", help="bits per stored weight (default 32, float32)")
+    p_energy.add_argument("--catalogue", help="TOML file of technologies merged over the default catalogue")
+    p_energy.add_argument("--technology", nargs="+", action="extend", metavar="NAME",
+                          help="technologies to report (default: all; with --compare: SRAM-32KB DRAM Loihi "
+                               "long-term-memory)")
+    p_energy.add_argument("--synapses-per-bit", default="1",
+                          help="biology: synapses changed per stored bit of long-term memory (default 1)")
+    p_energy.add_argument("--out", help="output directory (default: the run directory; with --compare: .)")
     args = parser.parse_args(argv)
     try:
         _quiet_brian()
@@ -93,8 +120,21 @@ def main(argv=None) -> int:
             res = evaluate(args.run_dir, data_dir=args.data_dir, progress=not args.no_progress)
             rec = res["recorded_test_accuracy"]
             print(f"{res['model']} | gate {res['gate']}: test accuracy {res['test_accuracy']:.4f} "
-                  f"on {res['n_test']} images (recorded at training: {rec:.4f}; spike trains are "
-                  f"resampled, so small differences are expected)")
+                  f"on {res['n_test']} images (recorded at training: {rec:.4f}"
+                  + ("; spike trains are resampled, so small differences are expected)"
+                     if res.get("backend", "spiking") == "spiking" else ")"))
+        elif args.command == "scan":
+            from .scan import main_scan
+
+            return main_scan(args)
+        elif args.command == "collect":
+            from .scan import main_collect
+
+            return main_collect(args)
+        elif args.command == "energy":
+            from .energy import run_command
+
+            run_command(args)
     except SpikegateError as exc:
         print(f"spikegate: error: {exc}", file=sys.stderr)
         return 2
