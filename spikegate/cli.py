@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .errors import SpikegateError
+from .tables import text_table
 
 
 def _quiet_brian():
@@ -23,12 +24,6 @@ def _quiet_brian():
     BrianLogger.log_level_warn()
 
 
-def _table(rows, headers) -> str:
-    cells = [[str(c) for c in r] for r in [headers] + rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(r, widths))) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def format_summary(metrics: dict) -> str:
@@ -49,11 +44,11 @@ def format_summary(metrics: dict) -> str:
     ]
     head = f"{metrics['model']} | gate {metrics['gate']} | {metrics['data']} " \
            f"({metrics['n_train']} train, {metrics['n_test']} test) | {metrics['epochs']} epoch(s)"
-    epochs = _table([[c["epoch"], f"{c['train_accuracy']:.4f}",
+    epochs = text_table([[c["epoch"], f"{c['train_accuracy']:.4f}",
                       f"{c['test_accuracy']:.4f}" if "test_accuracy" in c else "-",
                       c["gated_presentations"], c["n_writes"], f"{c['sum_abs_dw']:.4g}"] for c in metrics["curves"]],
                     ["epoch", "train acc", "test acc", "gated", "writes", "sum|dw|"])
-    return head + "\n\n" + _table(rows, ["measure", "value"]) + "\n\n" + epochs
+    return head + "\n\n" + text_table(rows, ["measure", "value"]) + "\n\n" + epochs
 
 
 def main(argv=None) -> int:

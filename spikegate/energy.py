@@ -69,6 +69,7 @@ from .declaration import Declaration, declaration, default
 from .errors import ConfigError, DataError, ParameterError
 from .ledger import EnergyLedger
 from .quantities import check_number, check_quantity
+from .tables import text_table
 
 
 class EnergyError(ConfigError):
@@ -797,12 +798,6 @@ def write_compare(records, curves, out_dir) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- text
-def _table(rows, headers) -> str:
-    cells = [[str(c) for c in r] for r in [headers] + rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(r, widths))) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def format_report(records) -> str:
@@ -822,7 +817,7 @@ def format_report(records) -> str:
         f"{r0['n_writes']:,} writes as long-term memory in an animal.",
         f"x Landauer = J per write / ({r0['bits']:g} bits x kT ln 2 at 310 K = {r0['landauer_j_per_write']:.3g} J).",
     ]
-    return head + "\n\n" + _table(rows, ["technology", "boundary", "J per write", "J for run", "x biology",
+    return head + "\n\n" + text_table(rows, ["technology", "boundary", "J per write", "J for run", "x biology",
                                          "x Landauer"]) + "\n\n" + "\n".join(notes)
 
 
@@ -838,7 +833,7 @@ def format_compare(records) -> str:
         rows.append([Path(run).name, r0["gate"], "-" if acc is None else f"{acc:.4f}", f"{r0['n_writes']:,}"]
                     + [f"{rs[t]['total_j']:.3g}" for t in techs])
     bits = records[0]["bits"]
-    return (_table(rows, ["run", "gate", "test acc", "M0"] + [f"J {t}" for t in techs])
+    return (text_table(rows, ["run", "gate", "test acc", "M0"] + [f"J {t}" for t in techs])
             + f"\n\nJ = M0 x J per write, {bits:g}-bit weights (see `spikegate energy RUN_DIR` for the per-write figures).")
 
 
