@@ -228,3 +228,15 @@ def test_cli_trains_and_evaluates_a_rate_model(tmp_path, capsys):
     assert f"{metrics['test_accuracy']:.4f}" in text
     assert main(["evaluate", str(out), "--no-progress"]) == 0
     assert f"test accuracy {metrics['test_accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_margin_gate_opens_below_kappa_minus_one_margin_steps():
+    clf, _ = _clf("margin", spec={"margin_scale": 0.1})
+    clf.gate = make_gate("margin", kappa=3)            # open while margin < 0.2
+    margin = np.array([-0.1, 0.0, 0.05, 0.19, 0.21, 1.0])
+    mistake = ~(margin > 0)
+    np.testing.assert_array_equal(clf._open(margin, mistake, np.zeros(6, bool)),
+                                  [True, True, True, True, False, False])
+    clf.gate = make_gate("lazy")                        # kappa = 1: mistakes only
+    np.testing.assert_array_equal(clf._open(margin, mistake, np.array([0, 0, 0, 0, 1, 0], bool)),
+                                  [True, True, False, False, True, False])
