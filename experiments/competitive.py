@@ -8,7 +8,7 @@ spent to reach the target test accuracy, the saving relative to unrestricted lea
 and the extra learning time (samples to target / unrestricted). The paper's claim: large
 savings for a small slowdown, larger savings in over-sized networks.
 
-Usage: python experiments/competitive.py [--quick] [--hidden 100 400] [--target 0.95]
+Usage: python experiments/competitive.py [--quick] [--hidden 100 300] [--target 0.95]
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def main():
     ap.add_argument("--target", type=float)
     args = ap.parse_args()
     ds = dataset(args)
-    sizes = args.hidden or ([30, 100] if args.quick else [100, 400])
+    sizes = args.hidden or ([30, 100] if args.quick else [100, 300])
     target = args.target or (0.92 if args.quick else 0.95)
     every = 200 if args.quick else 2000
     rows = []
@@ -44,7 +44,7 @@ def main():
         base = None
         for name, restrict in variants(n).items():
             model = rate_model(args, [ds.n_pixels, n, 10], restrict=restrict,
-                               train={"epochs": 5, "eval_every": every, "target_accuracy": target})
+                               train={"epochs": 3, "eval_every": every, "target_accuracy": target})
             m = train(model, dataset=ds, progress=False).metrics
             row = {"N": n, "restriction": name, "reached": m["reached_target"], "test_accuracy": m["test_accuracy"],
                    "samples_to_target": m["samples_to_target"], "M0": m["n_writes"], "M1": m["sum_abs_dw"],

@@ -229,7 +229,7 @@ class SynapticCaching(Declaration):
 def activation(h: np.ndarray, kind: str, slope: float) -> np.ndarray:
     """Hidden unit output :math:`f(h)`."""
     if kind == "leaky_relu":
-        return np.where(h > 0, h, slope * h)
+        return np.maximum(h, slope * h)  # equals the two-branch form for 0 <= slope <= 1
     return 1.0 / (1.0 + np.exp(-h))
 
 
@@ -344,6 +344,8 @@ class RateClassifier:
             raise ParameterError(f"images: shape {images.shape}; expected (n_images, {spec.n_in})")
         if spec.mean_subtract and mean is not None:
             images = images - np.asarray(mean, dtype=self.dtype)
+        if spec.bias:  # the bias input is stored with the image, so forward passes copy nothing
+            images = np.concatenate([images, np.ones((len(images), 1), dtype=self.dtype)], axis=1)
         self.images = images
         self.max_block = int(max_block)
         rng = np.random.default_rng(seed)
@@ -380,12 +382,13 @@ class RateClassifier:
 
     # forward and backward -------------------------------------------------------------------
     def _forward(self, x: np.ndarray):
-        """Layer inputs (with bias column) and pre-activations for a block of samples."""
+        """Layer inputs (with bias column) and pre-activations for a block of image rows ``x``
+        (which carry their bias column already)."""
         spec = self.spec
         inputs, pre = [], []
         a = x
         for l, W in enumerate(self.W):
-            if spec.bias:
+            if spec.bias and l > 0:
                 a = np.concatenate([a, np.ones((len(a), 1), dtype=self.dtype)], axis=1)
             inputs.append(a)
             h = a @ W.T
