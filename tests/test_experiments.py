@@ -34,7 +34,7 @@ def test_updates_to_95_matches_the_independent_implementation(tmp_path):
 
 def test_lazy_vs_backprop_reports_a_speedup(tmp_path):
     s = run_quick("lazy_vs_backprop", tmp_path)
-    always, lazy, memorized = s["rows"]
+    always, lazy, memorized = s["rows"][:3]
     assert always["gated_presentations"] == always["samples_to_target"]
     assert lazy["gated_presentations"] < lazy["samples_to_target"] and lazy["M0"] < always["M0"]
     assert lazy["speedup_vs_always"] == pytest.approx(always["train_seconds_to_target"]
