@@ -17,8 +17,8 @@ One run of this script:
 Prints a table and writes ``results/scan_throughput.json``. Run it on a quiet machine:
 other processes on the cores distort the speed-up.
 
-Usage: python benchmarks/scan_throughput.py [--points 8] [--workers 1 2] [--n-train 300]
-       [--n-test 100] [--epochs 1] [--cold-points 3] [--no-cold] [--out FILE]
+Usage: python benchmarks/scan_throughput.py [--points 16] [--workers 1 2] [--n-train 1000]
+       [--n-test 200] [--epochs 1] [--cold-points 3] [--no-cold] [--out FILE]
 """
 from __future__ import annotations
 
@@ -64,10 +64,10 @@ def timed_scan(scan, store, workers: int) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--points", type=int, default=8, help="points per timed scan")
+    ap.add_argument("--points", type=int, default=16, help="points per timed scan")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--n-train", type=int, default=300)
-    ap.add_argument("--n-test", type=int, default=100)
+    ap.add_argument("--n-train", type=int, default=1000)
+    ap.add_argument("--n-test", type=int, default=200)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--cold-points", type=int, default=3, help="points of the fresh-cache scan (>= 2)")
     ap.add_argument("--no-cold", action="store_true", help="skip the fresh-Cython-cache measurement")

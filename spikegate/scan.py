@@ -588,10 +588,20 @@ def run_point(store_root, h: str, config_toml: str, params: dict, blocking: bool
         lock.release()
 
 
+def _one_compute_thread() -> None:
+    """Workers share the cores: a multi-threaded BLAS in each would oversubscribe them."""
+    from threadpoolctl import threadpool_limits
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    threadpool_limits(1)
+
+
 def _init_worker(parent_pid: int) -> None:
     """Local worker: Brian2 in the main thread; exit when the scan process is gone."""
     from .cli import _quiet_brian
 
+    _one_compute_thread()
     _quiet_brian()
 
     def watch():
@@ -617,6 +627,7 @@ class BrianWorkerPlugin(_WorkerPlugin):
     def setup(self, worker=None):
         from .cli import _quiet_brian
 
+        _one_compute_thread()
         _quiet_brian()
 
 
