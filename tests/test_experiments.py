@@ -59,7 +59,7 @@ def test_competitive_restrictions_write_exactly_their_share(tmp_path):
     # gate always: every presentation writes exactly round(0.1 n) synapses per projection
     per_sample = round(0.1 * (64 + 1) * 30) + round(0.1 * (30 + 1) * 10)
     top = rows["top10%-layer"]
-    presented = top["samples_to_target"] or 5 * 1438
+    presented = top["samples_to_target"] or s["max_epochs"] * s["n_train"]
     assert top["M0"] == presented * per_sample
     assert rows["none"]["energy_saving_percent"] == 0
 
