@@ -6,10 +6,13 @@ with the paper's linear+MSE output and with softmax+cross-entropy) trained with 
 accuracy (checked every 2,000 samples; same learning rate for every gate). Reported per gate: accuracy,
 samples, M0, M1 and the *training* wall-clock time to the target (evaluation excluded),
 all measured in this one run. Lazy learning skips the backward pass and the write on
-correct samples, and computes the forward passes up to the next mistake as one batch;
-its result is exactly that of sequential per-sample learning (tests/test_rate.py).
+correct samples, and computes the forward passes as blocks kept valid by rank-one
+corrections; its result is that of sequential per-sample learning bit for bit
+(tests/test_rate.py). Training is deterministic, so each gate is trained ``--repeats``
+times (the results must be identical) and its fastest training time is reported, which
+keeps a noisy neighbour on a shared machine out of the ratio.
 
-Usage: python experiments/lazy_vs_backprop.py [--quick] [--hidden 1000] [--target 0.96]
+Usage: python experiments/lazy_vs_backprop.py [--quick] [--hidden 4000] [--target 0.96] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -26,9 +29,13 @@ def main():
     ap.add_argument("--target", type=float)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--outputs", nargs="+", default=["linear_mse", "softmax_ce"])
+    ap.add_argument("--repeats", type=int, help="trainings per gate; the fastest counts (default 3, --quick 1)")
     args = ap.parse_args()
     ds = dataset(args)
-    n_hidden = args.hidden or (100 if args.quick else 1000)
+    n_hidden = args.hidden or (100 if args.quick else 4000)
+    repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
+    if repeats < 1:
+        ap.error(f"--repeats {repeats}: expected an integer >= 1")
     target = args.target or (0.93 if args.quick else 0.96)
     every = 200 if args.quick else 2000
     rows, curves = [], {}
@@ -36,11 +43,17 @@ def main():
         for gate in GATES:
             model = rate_model(args, [ds.n_pixels, n_hidden, 10], gate=gate, rate={"output": output},
                                train={"epochs": args.epochs, "eval_every": every, "target_accuracy": target})
-            m = train(model, dataset=ds, progress=False).metrics
+            runs = [train(model, dataset=ds, progress=False).metrics for _ in range(repeats)]
+            for other in runs[1:]:  # deterministic training: only the clock may differ
+                for key in ("n_writes", "samples_to_target", "test_accuracy"):
+                    if other[key] != runs[0][key]:
+                        raise RuntimeError(f"{output} {gate}: repeated training differs in {key}")
+            m = min(runs, key=lambda r: r["train_seconds_to_target"] or r["train_seconds"])
             rows.append({"output": output, "gate": gate, "reached": m["reached_target"],
                          "test_accuracy": m["test_accuracy"], "samples_to_target": m["samples_to_target"],
                          "gated_presentations": m["n_gated_presentations"], "M0": m["n_writes"], "M1": m["sum_abs_dw"],
-                         "train_seconds_to_target": m["train_seconds_to_target"], "train_seconds": m["train_seconds"]})
+                         "train_seconds_to_target": m["train_seconds_to_target"], "train_seconds": m["train_seconds"],
+                         "train_seconds_to_target_all_repeats": [r["train_seconds_to_target"] for r in runs]})
             curves[f"{output} {gate}"] = [(c["cumulative_train_seconds"], c["test_accuracy"]) for c in m["curves"]]
             print(table(rows[-1:], list(rows[-1])), flush=True)
     for r in rows:
@@ -53,7 +66,7 @@ def main():
     best = max(speedups, default=None)
     summary = {"claim": "lazy learning is 7.6x faster than matched backprop (Pache & van Rossum 2023)",
                "bar": ">= 5x wall-clock speed-up of lazy over always to the same target accuracy",
-               "hidden": n_hidden, "target_accuracy": target, "rows": rows,
+               "hidden": n_hidden, "target_accuracy": target, "repeats": repeats, "rows": rows,
                "lazy_speedup": {r["output"]: r["speedup_vs_always"] for r in lazies},
                "claim_holds": None if args.quick or best is None else best >= 5}
     folder = write_summary(args, "lazy_vs_backprop", summary)
