@@ -378,8 +378,8 @@ class RateClassifier:
         self.lrs = [spec.learning_rate(l) for l in range(spec.n_projections)]
         self._explicit_dw = self.restriction.active or self.caching.enabled
         self._ger = blas.dger if self.dtype == np.float64 else blas.sger
-        #: forward passes computed while learning (>= presentations: a block's rows after its first
-        #: opening are recomputed with the new weights)
+        #: forward-pass rows computed while learning (>= presentations: exact one-row passes of
+        #: openings, and rows thrown away when a block ends early)
         self.forward_rows = 0
 
     # state ----------------------------------------------------------------------------------
