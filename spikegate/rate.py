@@ -335,6 +335,10 @@ class RateClassifier:
     max_pending : int
         Gated updates folded into a block's first-layer pre-activations as rank-one
         corrections before the block is recomputed (see :meth:`_present_corrected`).
+    exact_openings : bool
+        Recompute each gated sample by the sequential loop's one-row pass before its update
+        (default): results bit for bit those of ``max_block=1``. False: updates from the
+        corrected pre-activations, equal up to float rounding and one gemv cheaper per opening.
     """
 
     def __init__(self, spec: RateSpec, gate: Gate, images, seed: int = 0, restriction: Restriction | None = None,
