@@ -1,33 +1,41 @@
 """spikegate: error-gated three-factor plasticity in Brian2, with every synaptic write counted.
 
-Declarations (frozen, validated, hashable): :class:`LIF`, :class:`PoissonInput`,
-:class:`ThreeFactorRule`, :class:`ERNSignal`, :class:`NetworkSpec`, and the gates
-:class:`Always`, :class:`Lazy`, :class:`Memorized`, :class:`Trace`, :class:`Margin`.
-Builders and state: :class:`GatedClassifier` (Brian2 objects), :class:`MistakeMemory`,
-:class:`EnergyLedger`. Rate backend (:mod:`spikegate.rate`): :class:`RateSpec`,
-:class:`Restriction`, :class:`SynapticCaching`, :class:`RateClassifier`. Entry points: :func:`train`, :func:`evaluate`. Energy in joules
-(:mod:`spikegate.energy`): :func:`load_catalogue`, :func:`energy_report`, :func:`energy_compare`.
+The package, one room per concept:
+
+* :mod:`spikegate.model`: declarations (frozen, validated, hashable): :class:`LIF`,
+  :class:`PoissonInput`, :class:`ThreeFactorRule`, :class:`ERNSignal`, :class:`NetworkSpec`,
+  :class:`RateSpec`, :class:`Restriction`, :class:`SynapticCaching`, the gates
+  :class:`Always`, :class:`Lazy`, :class:`Memorized`, :class:`Trace`, :class:`Margin`, and
+  the mistake memory :class:`MistakeMemory`;
+* :mod:`spikegate.backends`: what builds and runs them: :class:`GatedClassifier` (Brian2)
+  and :class:`RateClassifier` (numpy);
+* :mod:`spikegate.ledger`: :class:`EnergyLedger`, every synaptic write counted;
+* :mod:`spikegate.config`, :mod:`spikegate.training`, :mod:`spikegate.rundir`: model files,
+  :func:`train` and :func:`evaluate`, run directories;
+* :mod:`spikegate.energy`: writes to joules (:func:`energy_report`, :func:`energy_compare`);
+* :mod:`spikegate.scan`: resumable parameter scans; :mod:`spikegate.cli`: the command line.
 """
-from .errors import SpikegateError, ParameterError, ConfigError, DataError
-from .gates import Gate, Always, Lazy, Memorized, Trace, Margin, make_gate
-from .memory import MistakeMemory, memory_decay, memory_gate, memory_update
-from .ern import ERNSignal, integrate_ern_update
-from .network import LIF, PoissonInput, ThreeFactorRule, NetworkSpec, GatedClassifier, PresentationLog
-from .ledger import EnergyLedger
-from .rate import RateSpec, Restriction, SynapticCaching, RateClassifier
-from .energy import (EnergyError, Technology, LongTermMemory, ATPCost, Landauer, MetabolicModel,
-                     load_catalogue, report as energy_report, compare as energy_compare)
-from .training import train, evaluate, TrainResult
+from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError
+from .model import (LIF, Always, ERNSignal, Gate, Lazy, Margin, Memorized, MistakeMemory, NetworkSpec,
+                    PoissonInput, RateSpec, Restriction, SynapticCaching, ThreeFactorRule, Trace, gate_decision,
+                    make_gate, memory_decay, memory_gate, memory_update)
+from .ledger import EnergyLedger, PresentationLog
+from .backends.spiking import GatedClassifier, integrate_ern_update
+from .backends.rate import RateClassifier
+from .energy import (ATPCost, Landauer, LongTermMemory, MetabolicModel, Technology, load_catalogue,
+                     report as energy_report, compare as energy_compare)
+from .training import TrainResult, evaluate, train
 from .config import resolve
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "SpikegateError", "ParameterError", "ConfigError", "DataError",
-    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "make_gate",
+    "SpikegateError", "ParameterError", "ConfigError", "DataError", "EnergyError",
+    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "make_gate", "gate_decision",
     "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
     "ERNSignal", "integrate_ern_update",
     "LIF", "PoissonInput", "ThreeFactorRule", "NetworkSpec", "GatedClassifier", "PresentationLog",
-    "EnergyLedger", "RateSpec", "Restriction", "SynapticCaching", "RateClassifier", "EnergyError", "Technology", "LongTermMemory", "ATPCost", "Landauer", "MetabolicModel",
+    "EnergyLedger", "RateSpec", "Restriction", "SynapticCaching", "RateClassifier",
+    "Technology", "LongTermMemory", "ATPCost", "Landauer", "MetabolicModel",
     "load_catalogue", "energy_report", "energy_compare", "train", "evaluate", "TrainResult", "resolve",
 ]

@@ -1,29 +1,19 @@
 """Command line: ``spikegate train``, ``evaluate``, ``scan``, ``collect`` and ``energy``.
 
-Every user error (bad config, bad data, missing files) is printed as one line
-``spikegate: error: ...`` on stderr with exit code 2; an interrupted run exits with 130
-and leaves no run directory.
+Every handler turns the parsed arguments into typed calls of the library. Every user
+error (bad config, bad data, missing files) is printed as one line ``spikegate: error: ...``
+on stderr with exit code 2; an interrupted run exits with 130 and leaves no run directory.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import re
 import sys
 from pathlib import Path
 
-from .errors import SpikegateError
+from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError
 from .tables import text_table
-
-
-def _quiet_brian():
-    from brian2 import prefs, BrianLogger
-
-    prefs.logging.file_log = False
-    prefs.core.stop_on_keyboard_interrupt = False  # Ctrl+C interrupts at once: no half-finished run
-    prefs.logging.delete_log_on_exit = True
-    BrianLogger.log_level_warn()
-
-
 
 
 def format_summary(metrics: dict) -> str:
@@ -45,98 +35,196 @@ def format_summary(metrics: dict) -> str:
     head = f"{metrics['model']} | gate {metrics['gate']} | {metrics['data']} " \
            f"({metrics['n_train']} train, {metrics['n_test']} test) | {metrics['epochs']} epoch(s)"
     epochs = text_table([[c["epoch"], f"{c['train_accuracy']:.4f}",
-                      f"{c['test_accuracy']:.4f}" if "test_accuracy" in c else "-",
-                      c["gated_presentations"], c["n_writes"], f"{c['sum_abs_dw']:.4g}"] for c in metrics["curves"]],
-                    ["epoch", "train acc", "test acc", "gated", "writes", "sum|dw|"])
+                          f"{c['test_accuracy']:.4f}" if "test_accuracy" in c else "-",
+                          c["gated_presentations"], c["n_writes"], f"{c['sum_abs_dw']:.4g}"] for c in metrics["curves"]],
+                        ["epoch", "train acc", "test acc", "gated", "writes", "sum|dw|"])
     return head + "\n\n" + text_table(rows, ["measure", "value"]) + "\n\n" + epochs
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="spikegate", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_train = sub.add_parser("train", help="train a model specification (TOML)")
-    p_train.add_argument("model", help="model file, e.g. models/digits.toml")
-    p_train.add_argument("--gate", help="gate: always, lazy, memorized, trace, margin")
-    p_train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                         help="override a dotted config key, e.g. data.n_train=1000 (repeatable)")
-    p_train.add_argument("--out", help="run directory to create (default runs/<model>-<gate>-<time>)")
-    p_train.add_argument("--data-dir", help="directory with the MNIST IDX files")
-    p_train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p_eval = sub.add_parser("evaluate", help="re-measure the test accuracy of a run directory")
-    p_eval.add_argument("run_dir")
-    p_eval.add_argument("--data-dir", help="directory with the MNIST IDX files")
-    p_eval.add_argument("--no-progress", action="store_true")
-    p_scan = sub.add_parser("scan", help="run a parameter scan (TOML) into a resumable store")
-    p_scan.add_argument("scan_file", help="scan file, e.g. experiments/scan_digits_gates.toml")
-    p_scan.add_argument("--store", required=True, help="store directory (rerun to resume)")
-    p_scan.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
-    where = p_scan.add_mutually_exclusive_group()
+# --------------------------------------------------------------------------- handlers
+def cmd_train(args) -> int:
+    from .config import resolve
+    from .training import train
+
+    out = args.out
+    if out is None:
+        cfg = resolve(args.model, args.overrides, args.gate)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{cfg.name}-{cfg.gate.name.split('(')[0]}-{stamp}"
+    result = train(args.model, gate=args.gate, overrides=args.overrides, out=out, data_dir=args.data_dir,
+                   progress=not args.no_progress)
+    print(format_summary(result.metrics))
+    print(f"\nrun directory: {result.run_dir}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .training import evaluate
+
+    res = evaluate(args.run_dir, data_dir=args.data_dir, progress=not args.no_progress)
+    rec = res["recorded_test_accuracy"]
+    print(f"{res['model']} | gate {res['gate']}: test accuracy {res['test_accuracy']:.4f} "
+          f"on {res['n_test']} images (recorded at training: {rec:.4f}"
+          + ("; spike trains are resampled, so small differences are expected)"
+             if res.get("backend", "spiking") == "spiking" else ")"))
+    return 0
+
+
+def cmd_scan(args) -> int:
+    """``spikegate scan``: 0 when every point is finished, 1 when some failed, 130 on Ctrl+C."""
+    from .scan import Store, load_scan, run_scan
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be >= 1")
+    if args.dask_local is not None and args.dask_local < 1:
+        raise ConfigError(f"--dask-local {args.dask_local}: must be >= 1")
+    # data sets may live only on the cluster: check them here unless a remote scheduler runs the points
+    scan = load_scan(args.scan_file, check_data=not args.scheduler)
+    store = Path(args.store)
+    if store.exists() and not store.is_dir():
+        raise ConfigError(f"--store {store}: exists and is not a directory")
+    print(f"scan {scan.name}: {len(scan.points)} points ({' x '.join(scan.keys) or 'no swept keys'}) "
+          f"-> {store}", file=sys.stderr, flush=True)
+    try:
+        report = run_scan(scan, store, workers=args.workers, scheduler=args.scheduler, dask_local=args.dask_local,
+                          progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"spikegate: interrupted; finished points are kept in {store}; rerun to resume", file=sys.stderr)
+        return 130
+    ran, skipped = report.count("done"), report.count("skipped")
+    print(f"scan {scan.name}: {len(scan.points)} points: {report.n_already + skipped} already finished, "
+          f"{ran} trained, {len(report.failures)} failed ({report.seconds:.0f} s); store {store}")
+    for p, msg in report.failures:
+        print(f"failed: {p.hash} {p.label()}: {msg} (see {Store(store).error_path(p.hash)})", file=sys.stderr)
+    return 1 if report.failures else 0
+
+
+def cmd_collect(args) -> int:
+    """``spikegate collect``: write the CSV and the requested plots."""
+    from .files import write_csv
+    from .scan import Store, collect, plot_axis, plot_heatmap
+
+    store = Store(args.store)
+    rows, columns = collect(store)
+    out = Path(args.output) if args.output else store.root / "results.csv"
+    write_csv(out, rows, columns)
+    m = store.manifest()
+    errors = store.errors()
+    n_listed = len(m.get("points", []))
+    print(f"{len(rows)} finished points ({n_listed} listed in scan.json, {len(errors)} failed) -> {out}")
+    for x, y in args.plot:
+        if not rows:
+            raise DataError("no finished points to plot")
+        path = out.with_name(f"{out.stem}_{_slug(y)}_vs_{_slug(x)}.png")
+        plot_axis(rows, x, y, hue=args.hue, out=path)
+        print(f"plot: {path}")
+    for x, y, z in args.heatmap:
+        if not rows:
+            raise DataError("no finished points to plot")
+        path = out.with_name(f"{out.stem}_{_slug(z)}_{_slug(x)}_{_slug(y)}.png")
+        plot_heatmap(rows, x, y, z, out=path)
+        print(f"heatmap: {path}")
+    return 0
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", s).strip("-")
+
+
+def cmd_energy(args) -> int:
+    """``spikegate energy``: print the table and write the files."""
+    from . import energy
+    from .units import check_number
+
+    bits = energy.check_bits(args.bits, "--bits")
+    spb = float(check_number("--synapses-per-bit", args.synapses_per_bit, minimum=0, strict_min=True))
+    cat = energy.load_catalogue(args.catalogue)
+    energy.select(cat, args.technology)  # unknown names fail before any run is read
+    if args.compare and args.run_dir:
+        raise EnergyError("give either one RUN_DIR or --compare DIR1 DIR2 ..., not both")
+    try:
+        energy.biology_reference(cat, energy.bits_per_synapse(), spb)
+    except ParameterError as exc:
+        raise EnergyError(exc.restated("--synapses-per-bit")) from None
+    if args.compare:
+        records = energy.compare(args.compare, bits, cat, args.technology, synapses_per_bit=spb)
+        curves = energy.compare_curves(args.compare, bits, cat, args.technology, synapses_per_bit=spb)
+        paths = energy.write_compare(records, curves, Path(args.out) if args.out else Path.cwd())
+        print(energy.format_compare(records))
+    else:
+        if not args.run_dir:
+            raise EnergyError("give a run directory (spikegate energy RUN_DIR) or --compare DIR1 DIR2 ...")
+        records = energy.report(args.run_dir, bits, cat, args.technology, synapses_per_bit=spb)
+        paths = energy.write_report(records, Path(args.out) if args.out else Path(args.run_dir))
+        print(energy.format_report(records))
+    print(f"\nwrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- the parser
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="spikegate", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train a model specification (TOML)")
+    p.set_defaults(handler=cmd_train)
+    p.add_argument("model", help="model file, e.g. models/digits.toml")
+    p.add_argument("--gate", help="gate: always, lazy, memorized, trace, margin")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a dotted config key, e.g. data.n_train=1000 (repeatable)")
+    p.add_argument("--out", help="run directory to create (default runs/<model>-<gate>-<time>)")
+    p.add_argument("--data-dir", help="directory with the MNIST IDX files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = sub.add_parser("evaluate", help="re-measure the test accuracy of a run directory")
+    p.set_defaults(handler=cmd_evaluate)
+    p.add_argument("run_dir")
+    p.add_argument("--data-dir", help="directory with the MNIST IDX files")
+    p.add_argument("--no-progress", action="store_true")
+    p = sub.add_parser("scan", help="run a parameter scan (TOML) into a resumable store")
+    p.set_defaults(handler=cmd_scan)
+    p.add_argument("scan_file", help="scan file, e.g. experiments/scan_digits_gates.toml")
+    p.add_argument("--store", required=True, help="store directory (rerun to resume)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="run the points on this Dask scheduler")
     where.add_argument("--dask-local", type=int, metavar="N", help="run the points on a local Dask cluster of N workers")
-    p_scan.add_argument("--no-progress", action="store_true", help="one line per point instead of a progress bar")
-    p_coll = sub.add_parser("collect", help="gather a scan store into a CSV (and plots)")
-    p_coll.add_argument("store")
-    p_coll.add_argument("-o", "--output", help="CSV file (default STORE/results.csv)")
-    p_coll.add_argument("--plot", nargs=2, action="append", default=[], metavar=("X", "Y"),
-                        help="plot Y (mean +/- s.e.m. over seeds) against X, one line per --hue (repeatable)")
-    p_coll.add_argument("--hue", default="gate.name", help="one line per value of this column (default gate.name)")
-    p_coll.add_argument("--heatmap", nargs=3, action="append", default=[], metavar=("X", "Y", "Z"),
-                        help="heatmap of the mean of Z over X and Y (repeatable)")
-    p_energy = sub.add_parser("energy", help="price a run's synaptic writes in joules: hardware beside biology")
-    p_energy.add_argument("run_dir", nargs="?", help="run directory (reads metrics.json and ledger.npz)")
-    p_energy.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="put several runs side by side")
-    p_energy.add_argument("--bits", default="32", help="bits per stored weight (default 32, float32)")
-    p_energy.add_argument("--catalogue", help="TOML file of technologies merged over the default catalogue")
-    p_energy.add_argument("--technology", nargs="+", action="extend", metavar="NAME",
-                          help="technologies to report (default: all; with --compare: SRAM-32KB DRAM Loihi "
-                               "long-term-memory)")
-    p_energy.add_argument("--synapses-per-bit", default="1",
-                          help="biology: synapses changed per stored bit of long-term memory (default 1)")
-    p_energy.add_argument("--out", help="output directory (default: the run directory; with --compare: .)")
-    args = parser.parse_args(argv)
+    p.add_argument("--no-progress", action="store_true", help="one line per point instead of a progress bar")
+    p = sub.add_parser("collect", help="gather a scan store into a CSV (and plots)")
+    p.set_defaults(handler=cmd_collect)
+    p.add_argument("store")
+    p.add_argument("-o", "--output", help="CSV file (default STORE/results.csv)")
+    p.add_argument("--plot", nargs=2, action="append", default=[], metavar=("X", "Y"),
+                   help="plot Y (mean +/- s.e.m. over seeds) against X, one line per --hue (repeatable)")
+    p.add_argument("--hue", default="gate.name", help="one line per value of this column (default gate.name)")
+    p.add_argument("--heatmap", nargs=3, action="append", default=[], metavar=("X", "Y", "Z"),
+                   help="heatmap of the mean of Z over X and Y (repeatable)")
+    p = sub.add_parser("energy", help="price a run's synaptic writes in joules: hardware beside biology")
+    p.set_defaults(handler=cmd_energy)
+    p.add_argument("run_dir", nargs="?", help="run directory (reads metrics.json and ledger.npz)")
+    p.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="put several runs side by side")
+    p.add_argument("--bits", default="32", help="bits per stored weight (default 32, float32)")
+    p.add_argument("--catalogue", help="TOML file of technologies merged over the default catalogue")
+    p.add_argument("--technology", nargs="+", action="extend", metavar="NAME",
+                   help="technologies to report (default: all; with --compare: SRAM-32KB DRAM Loihi "
+                        "long-term-memory)")
+    p.add_argument("--synapses-per-bit", default="1",
+                   help="biology: synapses changed per stored bit of long-term memory (default 1)")
+    p.add_argument("--out", help="output directory (default: the run directory; with --compare: .)")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     try:
-        _quiet_brian()
-        if args.command == "train":
-            from .config import resolve
-            from .training import train
+        from .backends.brian import quiet_brian
 
-            out = args.out
-            if out is None:
-                cfg = resolve(args.model, args.overrides, args.gate)
-                stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-                out = Path("runs") / f"{cfg.name}-{cfg.gate.name.split('(')[0]}-{stamp}"
-            result = train(args.model, gate=args.gate, overrides=args.overrides, out=out,
-                           data_dir=args.data_dir, progress=not args.no_progress)
-            print(format_summary(result.metrics))
-            print(f"\nrun directory: {result.run_dir}")
-        elif args.command == "evaluate":
-            from .training import evaluate
-
-            res = evaluate(args.run_dir, data_dir=args.data_dir, progress=not args.no_progress)
-            rec = res["recorded_test_accuracy"]
-            print(f"{res['model']} | gate {res['gate']}: test accuracy {res['test_accuracy']:.4f} "
-                  f"on {res['n_test']} images (recorded at training: {rec:.4f}"
-                  + ("; spike trains are resampled, so small differences are expected)"
-                     if res.get("backend", "spiking") == "spiking" else ")"))
-        elif args.command == "scan":
-            from .scan import main_scan
-
-            return main_scan(args)
-        elif args.command == "collect":
-            from .scan import main_collect
-
-            return main_collect(args)
-        elif args.command == "energy":
-            from .energy import run_command
-
-            run_command(args)
+        quiet_brian()
+        return args.handler(args)
     except SpikegateError as exc:
         print(f"spikegate: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("spikegate: interrupted; no run directory was written", file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":

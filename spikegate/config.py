@@ -1,68 +1,59 @@
 """Model specifications (TOML) and dotted overrides, resolved into declarations.
 
-A model file has the sections below; every key is optional except ``network.layers``
-and ``data.source``. Quantities are strings with units (``dt = "0.5 ms"``). Unknown
-sections or keys, values of the wrong type or unit, and out-of-range values raise
-:class:`~spikegate.errors.ConfigError` naming the dotted key and what is allowed.
+A model file has a top level (``name``, ``seed``, ``backend``) and one section per
+declaration; a section's keys are its declaration's fields::
+
+    [data]     DataSpec          [train]    TrainingSpec       [gate]   name + the gate's fields
+    spiking:   [network] NetworkSpec (its own fields), [neuron] LIF, [input] PoissonInput,
+               [rule] ThreeFactorRule, [ern] ERNSignal
+    rate:      [network] layers, alpha and [rate] the rest of RateSpec, [restrict] Restriction,
+               [caching] SynapticCaching
+
+Every key is optional except ``network.layers``. Quantities are strings with units
+(``dt = "0.5 ms"``). A section is built as ``Declaration(**section)``; its resolved values
+(every default written out) are the declaration's ``to_dict()``. Unknown keys, keys the
+chosen backend or gate does not read, values of the wrong type or unit and out-of-range
+values raise :class:`~spikegate.errors.ConfigError` naming the dotted key and what is allowed.
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, ParameterError, SpikegateError
-from .ern import ERNSignal
-from .gates import Gate, make_gate, GATE_NAMES
-from .network import LIF, NetworkSpec, PoissonInput, ThreeFactorRule
-from .rate import RateSpec, Restriction, SynapticCaching
-from .quantities import parse_quantity, check_number
+from .errors import ConfigError, ParameterError
+from .files import read_toml
+from .model import (GATES, LIF, DataSpec, ERNSignal, Gate, NetworkSpec, PoissonInput, RateSpec, Restriction,
+                    SynapticCaching, ThreeFactorRule, TrainingSpec, make_gate)
+from .model.gates import GATE_NAME
+from .units import check_number
 
-_DECLARED = {"neuron": LIF, "input": PoissonInput, "rule": ThreeFactorRule, "ern": ERNSignal}
-
-#: Allowed keys per section with their defaults (None: no default / taken from the declaration).
-SCHEMA = {
-    "": {"name": "model", "seed": 0, "backend": "spiking"},
-    "data": {"source": None, "n_train": None, "n_test": None, "dir": "", "path": ""},
-    "network": {"layers": None, "dt": "0.1 ms", "t_stim": "100 ms", "t_test": None, "w_scale": "1 mV",
-                "init_gain": 1.0, "alpha": 0.5},
-    "gate": {"name": "lazy", "tau_mem": 5.0, "theta_mem": 0.5, "kappa": 2},
-    "train": {"epochs": 1, "chunk": 1000, "eval_every_epoch": True, "target": "cython", "eval_every": 0,
-              "target_accuracy": 0.0},
-}
-for _section, _cls in _DECLARED.items():
-    SCHEMA[_section] = {f.name: None for f in dataclasses.fields(_cls)}
-#: Sections of the rate backend (:mod:`spikegate.rate`); ``network.layers``/``alpha`` are shared.
-_RATE_DECLARED = {"rate": RateSpec, "restrict": Restriction, "caching": SynapticCaching}
-for _section, _cls in _RATE_DECLARED.items():
-    SCHEMA[_section] = {f.name: None for f in dataclasses.fields(_cls) if f.name not in ("layers", "alpha")}
-
-TARGETS = ("cython", "numpy")
 BACKENDS = ("spiking", "rate")
+TOP_LEVEL = {"name": "model", "seed": 0, "backend": "spiking"}
+#: Declarations of the spiking network's sub-sections (fields of NetworkSpec).
+SPIKING_PARTS = {"neuron": LIF, "input": PoissonInput, "rule": ThreeFactorRule, "ern": ERNSignal}
+#: Keys of [network] per backend: NetworkSpec's own fields, or RateSpec's shared ones.
+NETWORK_KEYS = {"spiking": tuple(k for k in NetworkSpec.field_names() if k not in SPIKING_PARTS),
+                "rate": ("layers", "alpha")}
+RATE_KEYS = tuple(k for k in RateSpec.field_names() if k not in NETWORK_KEYS["rate"])
 #: What only one backend reads: setting it for the other is an error, not silently ignored.
-_SPIKING_ONLY = {"neuron": None, "input": None, "rule": None, "ern": None,
-                 "network": ("dt", "t_stim", "t_test", "w_scale", "init_gain"), "train": ("target", "chunk")}
-_RATE_ONLY = {"rate": None, "restrict": None, "caching": None}
-
-# Error messages of declarations name "Class.field"; configs speak of "section.key".
-_CLASS_SECTION = {"LIF": "neuron", "PoissonInput": "input", "ThreeFactorRule": "rule", "ERNSignal": "ern",
-                  "NetworkSpec": "network", "Trace": "gate", "Memorized": "gate", "Margin": "gate",
-                  "RateSpec": "rate", "Restriction": "restrict", "SynapticCaching": "caching"}
-_RENAME = {("Memorized", "theta"): "theta_mem", ("RateSpec", "layers"): "network.layers",
-           ("RateSpec", "alpha"): "network.alpha"}
-
-
-def _config_message(exc: Exception) -> str:
-    msg = str(exc)
-    m = re.match(r"^(\w+)\.(\w+)", msg)
-    if m and m.group(1) in _CLASS_SECTION:
-        key = _RENAME.get((m.group(1), m.group(2)), m.group(2))
-        where = key if "." in key else f"{_CLASS_SECTION[m.group(1)]}.{key}"
-        msg = where + msg[m.end():]
-    return msg
+TRAIN_SPIKING_ONLY = ("target", "chunk")
+#: Allowed keys per section (for both backends together).
+SCHEMA = {
+    "": tuple(TOP_LEVEL),
+    "data": DataSpec.field_names(),
+    "network": tuple(dict.fromkeys(NETWORK_KEYS["spiking"] + NETWORK_KEYS["rate"])),
+    **{section: cls.field_names() for section, cls in SPIKING_PARTS.items()},
+    "gate": ("name",) + tuple(dict.fromkeys(k for cls in GATES.values() for k in cls.reads())),
+    "train": TrainingSpec.field_names(),
+    "rate": RATE_KEYS,
+    "restrict": Restriction.field_names(),
+    "caching": SynapticCaching.field_names(),
+}
+SECTIONS = {"spiking": ("", "data", "network", *SPIKING_PARTS, "gate", "train"),
+            "rate": ("", "data", "network", "rate", "restrict", "caching", "gate", "train")}
+DEFAULT_GATE = "lazy"
 
 
 @dataclass
@@ -72,9 +63,10 @@ class RunConfig:
     values: dict            # section -> key -> value (TOML-serialisable, defaults filled in)
     spec: NetworkSpec | RateSpec
     gate: Gate
+    data: DataSpec
+    training: TrainingSpec
     restriction: Restriction | None = None   # rate backend only
     caching: SynapticCaching | None = None   # rate backend only
-    test_spec: NetworkSpec | None = None     # spiking: the network of test presentations (window t_test)
 
     @property
     def backend(self) -> str:
@@ -114,17 +106,15 @@ def parse_override(text: str) -> tuple[str, object]:
     return key, value
 
 
-def _set_dotted(values: dict, key: str, value) -> None:
+def split_key(key: str) -> tuple[str, str]:
+    """``"rule.eta"`` -> ``("rule", "eta")``, ``"seed"`` -> ``("", "seed")``; unknown keys raise."""
     parts = key.split(".")
-    if len(parts) == 1:
-        section, name = "", parts[0]
-    elif len(parts) == 2:
-        section, name = parts
-    else:
+    if len(parts) > 2:
         raise ConfigError(f"config key {key!r}: expected 'section.key' (sections: "
                           f"{', '.join(s for s in SCHEMA if s)})")
+    section, name = ("", parts[0]) if len(parts) == 1 else parts
     _check_key(section, name)
-    values.setdefault(section, {})[name] = value
+    return section, name
 
 
 def _check_key(section: str, name: str) -> None:
@@ -137,19 +127,18 @@ def _check_key(section: str, name: str) -> None:
 
 
 def read_model_file(path) -> dict:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"model file {path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"model file {path}: invalid TOML ({exc})") from None
+    return read_toml(path, "model file")
 
 
-def resolve(model, overrides=(), gate: str | None = None) -> RunConfig:
-    """Resolve a model (path to a TOML file, or a dict) plus ``--set`` overrides and ``--gate``."""
+def resolve(model, overrides=(), gate: str | None = None, unread_gate_keys: str = "error") -> RunConfig:
+    """Resolve a model (path to a TOML file, or a dict) plus ``--set`` overrides and ``--gate``.
+
+    Gate keys of the model file are checked against the model file's own gate; when the
+    gate is changed (``gate`` or an override of ``gate.name``), the file's keys that the new
+    gate does not read are dropped. A gate key given as an override that the final gate
+    does not read is an error, or, with ``unread_gate_keys="drop"`` (scans that cross gates
+    with gate parameters, old run directories), dropped.
+    """
     raw = read_model_file(model) if isinstance(model, (str, Path)) else copy.deepcopy(dict(model))
     values = {s: {} for s in SCHEMA}
     for key, value in raw.items():
@@ -162,122 +151,143 @@ def resolve(model, overrides=(), gate: str | None = None) -> RunConfig:
         else:
             _check_key("", key)
             values[""][key] = value
+    file_gate = dict(values["gate"])
+    override_gate = {}
     for item in overrides:
         key, value = parse_override(item) if isinstance(item, str) else item
-        _set_dotted(values, key, value)
+        section, name = split_key(key)
+        if section == "gate" and name != "name":
+            override_gate[name] = value
+        else:
+            values[section][name] = value
     if gate is not None:
         values["gate"]["name"] = gate
-    _check_backend(values)
-    for section, defaults in SCHEMA.items():
-        for name, default in defaults.items():
-            values[section].setdefault(name, default)
+    if unread_gate_keys == "drop" and file_gate:  # a stored config: trust its own gate
+        file_gate = {k: v for k, v in file_gate.items() if k == "name" or k in _gate_class(file_gate).reads()}
+    values["gate"] = _gate_keys(file_gate, values["gate"].get("name", file_gate.get("name", DEFAULT_GATE)),
+                                override_gate, unread_gate_keys)
+    return _build(values)
+
+
+def _gate_class(section: dict):
+    name = section.get("name", DEFAULT_GATE)
+    if not isinstance(name, str) or name.strip().lower() not in GATES:
+        raise ConfigError(f"gate.name = {name!r}: unknown; allowed: {', '.join(GATES)}")
+    return GATES[name.strip().lower()]
+
+
+def _gate_keys(file_gate: dict, name, overrides: dict, unread: str) -> dict:
+    """The [gate] section the final gate reads (see :func:`resolve`)."""
+    file_cls = _gate_class(file_gate)
+    for k in file_gate:
+        if k != "name" and k not in file_cls.reads():
+            raise ConfigError(_unread_message(k, file_gate[k], file_cls))
+    cls = _gate_class({"name": name})
+    section = {"name": name, **{k: v for k, v in file_gate.items() if k != "name" and k in cls.reads()}}
+    for k, v in overrides.items():
+        if k in cls.reads():
+            section[k] = v
+        elif unread != "drop":
+            raise ConfigError(_unread_message(k, v, cls))
+    return section
+
+
+def _unread_message(key, value, cls) -> str:
     try:
-        return _build(values)
-    except ConfigError:
-        raise
-    except SpikegateError as exc:
-        raise ConfigError(_config_message(exc)) from None
+        make_gate(cls.__name__, **{key: value})
+    except ParameterError as exc:
+        return str(exc)
+    raise AssertionError("make_gate accepted a key the gate does not read")  # pragma: no cover
 
 
-def _check_backend(values: dict) -> None:
-    """Reject keys the chosen backend does not read (before defaults are filled in)."""
+def _declare(cls, section: dict, origin: dict, **parts):
+    """``cls(**section, **parts)``, its errors restated in terms of the config keys in ``origin``."""
+    try:
+        return cls(**section, **parts)
+    except ParameterError as exc:
+        key = origin.get(exc.field)
+        raise ConfigError(exc.restated(key) if key else str(exc)) from None
+
+
+def _section(values: dict, section: str, cls):
+    """Build ``cls`` from ``values[section]`` and write its resolved fields back."""
+    given = {k: v for k, v in values[section].items() if v is not None}
+    decl = _declare(cls, given, {k: f"{section}.{k}" for k in SCHEMA[section]})
+    values[section] = decl.to_dict()
+    return decl
+
+
+def _check_backend(values: dict) -> str:
+    """The backend; keys the backend does not read are errors (before defaults are filled in)."""
     backend = values[""].get("backend", "spiking")
     if backend not in BACKENDS:
         raise ConfigError(f"backend = {backend!r}: unknown; allowed: {', '.join(BACKENDS)}")
-    other = _SPIKING_ONLY if backend == "rate" else _RATE_ONLY
-    for section, keys in other.items():
-        for key in values.get(section, {}):
-            if keys is None or key in keys:
-                raise ConfigError(f"{section}.{key}: not used by backend {backend!r} "
-                                  f"(only by {'spiking' if backend == 'rate' else 'rate'}); remove it")
-
-
-def _build_rate(values: dict) -> tuple[RateSpec, Restriction, SynapticCaching]:
-    net = values["network"]
-    if net["layers"] is None:
-        raise ConfigError("network.layers: required, e.g. [784, 100, 10]")
-    parts = {}
-    for section, cls in _RATE_DECLARED.items():
-        kwargs = {k: v for k, v in values[section].items() if v is not None}
-        if section == "caching" and isinstance(kwargs.get("tau"), str) and kwargs["tau"].strip().lower() in ("inf", "infinity"):
-            kwargs["tau"] = float("inf")
-        if section == "rate":
-            kwargs["layers"] = tuple(net["layers"]) if isinstance(net["layers"], list) else net["layers"]
-            kwargs["alpha"] = parse_quantity(net["alpha"], "network.alpha")
-        parts[section] = cls(**kwargs)
-        resolved = parts[section].to_dict()
-        values[section] = {k: v for k, v in resolved.items() if k not in ("layers", "alpha")}
-    for section in _SPIKING_ONLY:
-        if _SPIKING_ONLY[section] is None:
-            values.pop(section, None)
-        else:
-            for key in _SPIKING_ONLY[section]:
-                values[section].pop(key, None)
-    return parts["rate"], parts["restrict"], parts["caching"]
+    other = "rate" if backend == "spiking" else "spiking"
+    mine = set(SECTIONS[backend])
+    for section, entries in values.items():
+        for key in entries:
+            used = section in mine and (section != "network" or key in NETWORK_KEYS[backend]) and \
+                (section != "train" or backend == "spiking" or key not in TRAIN_SPIKING_ONLY)
+            if not used:
+                raise ConfigError(f"{section}.{key}: not used by backend {backend!r} (only by {other!r}); remove it")
+    return backend
 
 
 def _build(values: dict) -> RunConfig:
-    top, data, net, train = values[""], values["data"], values["network"], values["train"]
-    top["seed"] = check_number("seed", top["seed"], minimum=0, integer=True)
+    backend = _check_backend(values)
+    top = {**TOP_LEVEL, **values[""]}
+    top["seed"] = _config_number("seed", top["seed"], minimum=0, integer=True)
     if not isinstance(top["name"], str):
         raise ConfigError(f"name = {top['name']!r}: expected a string")
-    if data["source"] is None:
+    values[""] = top
+    if "source" not in values["data"]:
         raise ConfigError("data.source: required; allowed: digits, mnist, npz")
-    for key in ("n_train", "n_test"):
-        if data[key] is not None:
-            data[key] = check_number(f"data.{key}", data[key], minimum=1, integer=True)
-    train["epochs"] = check_number("train.epochs", train["epochs"], minimum=1, integer=True)
-    train["chunk"] = check_number("train.chunk", train["chunk"], minimum=1, integer=True)
-    if not isinstance(train["eval_every_epoch"], bool):
-        raise ConfigError(f"train.eval_every_epoch = {train['eval_every_epoch']!r}: expected true or false")
-    if train["target"] not in TARGETS:
-        raise ConfigError(f"train.target = {train['target']!r}: unknown; allowed: {', '.join(TARGETS)}")
-    train["eval_every"] = check_number("train.eval_every", train["eval_every"], minimum=0, integer=True)
-    train["target_accuracy"] = check_number("train.target_accuracy", train["target_accuracy"], minimum=0,
-                                            maximum=1)
-    if top["backend"] == "rate":
-        spec, restriction, caching = _build_rate(values)
-        return RunConfig(values=values, spec=spec, gate=_build_gate(values["gate"]), restriction=restriction,
-                         caching=caching)
-    for section in _RATE_ONLY:
-        values.pop(section, None)
-    parts = {}
-    for section, cls in _DECLARED.items():
-        kwargs = {}
-        for name, v in values[section].items():
-            if v is not None:
-                kwargs[name] = parse_quantity(v, f"{section}.{name}")
-        parts[section] = cls(**kwargs)
-        values[section] = parts[section].to_dict()  # resolved: every default written out
-    if net["layers"] is None:
+    data = _section(values, "data", DataSpec)
+    training = _section(values, "train", TrainingSpec)
+    gate_cls = _gate_class(values["gate"])
+    gate = _declare(gate_cls, {k: v for k, v in values["gate"].items() if k != "name"},
+                    {k: f"gate.{k}" for k in gate_cls.reads()})
+    values["gate"] = {"name": GATE_NAME[gate_cls], **gate.to_dict()}
+    if "layers" not in values["network"]:
         raise ConfigError("network.layers: required, e.g. [784, 100, 10]")
-    if not isinstance(net["layers"], list) or not all(isinstance(n, int) and not isinstance(n, bool)
-                                                      for n in net["layers"]):
-        raise ConfigError(f"network.layers = {net['layers']!r}: expected a list of integers, e.g. [784, 100, 10]")
-    spec = NetworkSpec(layers=tuple(net["layers"]),
-                       dt=parse_quantity(net["dt"], "network.dt"),
-                       t_stim=parse_quantity(net["t_stim"], "network.t_stim"),
-                       w_scale=parse_quantity(net["w_scale"], "network.w_scale"),
-                       init_gain=tuple(net["init_gain"]) if isinstance(net["init_gain"], list)
-                       else parse_quantity(net["init_gain"], "network.init_gain"),
-                       alpha=parse_quantity(net["alpha"], "network.alpha"), **parts)
-    test_spec = spec
-    if net["t_test"] is not None:
-        try:
-            test_spec = spec.replace(t_stim=parse_quantity(net["t_test"], "network.t_test"))
-        except SpikegateError as exc:
-            raise ConfigError(str(exc).replace("NetworkSpec.t_stim", "network.t_test")) from None
-    return RunConfig(values=values, spec=spec, gate=_build_gate(values["gate"]), test_spec=test_spec)
+    if backend == "rate":
+        for section in SECTIONS["spiking"]:
+            if section not in SECTIONS["rate"]:
+                values.pop(section, None)
+        values["train"] = {k: v for k, v in values["train"].items() if k not in TRAIN_SPIKING_ONLY}
+        rate_given = {k: v for k, v in values["rate"].items() if v is not None}
+        net_given = {k: v for k, v in values["network"].items() if v is not None}
+        origin = {**{k: f"rate.{k}" for k in RATE_KEYS}, **{k: f"network.{k}" for k in NETWORK_KEYS["rate"]}}
+        spec = _declare(RateSpec, {**rate_given, **_layers(net_given)}, origin)
+        values["network"] = spec.to_dict(NETWORK_KEYS["rate"])
+        values["rate"] = spec.to_dict(RATE_KEYS)
+        restriction = _section(values, "restrict", Restriction)
+        caching = _section(values, "caching", SynapticCaching)
+        return RunConfig(values, spec, gate, data, training, restriction, caching)
+    for section in SECTIONS["rate"]:
+        if section not in SECTIONS["spiking"]:
+            values.pop(section, None)
+    parts = {section: _section(values, section, cls) for section, cls in SPIKING_PARTS.items()}
+    net_given = _layers({k: v for k, v in values["network"].items() if v is not None})
+    spec = _declare(NetworkSpec, net_given, {k: f"network.{k}" for k in NETWORK_KEYS["spiking"]}, **parts)
+    values["network"] = spec.to_dict(NETWORK_KEYS["spiking"])
+    return RunConfig(values, spec, gate, data, training)
 
 
-def _build_gate(g: dict) -> Gate:
-    if g["name"] not in GATE_NAMES:
-        raise ConfigError(f"gate.name = {g['name']!r}: unknown; allowed: {', '.join(GATE_NAMES)}")
-    tau_mem = g["tau_mem"]
-    if isinstance(tau_mem, str) and tau_mem.strip().lower() in ("inf", "infinity"):
-        tau_mem = float("inf")
+def _layers(network: dict) -> dict:
+    """``network.layers`` as a tuple of integers (TOML gives a list)."""
+    layers = network.get("layers")
+    if not isinstance(layers, (list, tuple)) or not all(isinstance(n, int) and not isinstance(n, bool)
+                                                         for n in layers):
+        raise ConfigError(f"network.layers = {layers!r}: expected a list of integers, e.g. [784, 100, 10]")
+    return {**network, "layers": tuple(layers)}
+
+
+def _config_number(key, value, **limits):
     try:
-        gate = make_gate(g["name"], tau_mem=tau_mem, theta_mem=g["theta_mem"], kappa=g["kappa"])
+        return check_number(key, value, **limits)
     except ParameterError as exc:
-        raise ConfigError(_config_message(exc)) from None
-    return gate
+        raise ConfigError(str(exc)) from None
+
+
+__all__ = ["RunConfig", "resolve", "parse_override", "split_key", "read_model_file", "SCHEMA", "BACKENDS"]

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .model.specs import DATA_SOURCES as SOURCES
 
 #: SHA-256 of the decompressed canonical MNIST files.
 MNIST_SHA256 = {
@@ -218,9 +219,6 @@ def load_npz(path: str | os.PathLike, n_classes: int | None = None) -> Dataset:
     if n_classes is None:
         n_classes = int(max(arrays["y_train"].max(initial=0), arrays["y_test"].max(initial=0))) + 1
     return Dataset(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], n_classes)
-
-
-SOURCES = ("digits", "mnist", "npz")
 
 
 def load(source: str, data_dir=None, path=None, n_classes=None) -> Dataset:

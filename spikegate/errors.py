@@ -9,7 +9,30 @@ class SpikegateError(Exception):
 
 
 class ParameterError(SpikegateError, ValueError):
-    """A parameter of a declaration (rule, gate, neuron model, ...) is invalid."""
+    """A parameter of a declaration (rule, gate, neuron model, ...) is invalid.
+
+    ``where`` is the name the message starts with (``"LIF.tau_m"``); the configuration
+    layer uses it to restate the message in terms of the config key the value came from.
+    """
+
+    def __init__(self, message: str, where: str | None = None):
+        super().__init__(message)
+        self.where = where
+
+    @property
+    def field(self) -> str | None:
+        """The declaration field named by ``where`` (``"tau_m"`` for ``"LIF.tau_m"``)."""
+        if not self.where:
+            return None
+        return self.where.split(".", 1)[-1].split("[", 1)[0]
+
+    def restated(self, where: str) -> str:
+        """The message with its leading ``Class.field`` replaced by ``where`` (a config key)."""
+        text = str(self)
+        prefix = (self.where or "").split("[", 1)[0]   # "NetworkSpec.layers[2]": keep the "[2]"
+        if prefix and text.startswith(prefix):
+            return where + text[len(prefix):]
+        return text
 
 
 class ConfigError(SpikegateError, ValueError):
@@ -18,3 +41,7 @@ class ConfigError(SpikegateError, ValueError):
 
 class DataError(SpikegateError, ValueError):
     """A data set or data file is missing, corrupt or malformed."""
+
+
+class EnergyError(ConfigError):
+    """An energy catalogue, technology name or energy option is invalid."""

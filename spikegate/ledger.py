@@ -92,7 +92,7 @@ class EnergyLedger:
         self.maintenance = np.zeros((0, P))
 
     def record(self, log) -> None:
-        """Append the presentations of a :class:`~spikegate.network.PresentationLog`."""
+        """Append the presentations of a :class:`PresentationLog`."""
         for name in _FIELDS:
             setattr(self, name, np.concatenate([getattr(self, name), getattr(log, name)]))
 

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 
 def memory_decay(tau_mem: float) -> float:

@@ -1,22 +1,21 @@
-"""Frozen, validated, hashable parameter objects (the *declarations* of spikegate).
+"""Frozen, validated, hashable parameter objects: the *declarations* of spikegate.
 
-A declaration only describes a model component; builders in :mod:`spikegate.network`
-turn declarations into Brian2 objects. Declarations compare and hash by value, with
-quantities compared in SI units, so they can be used as dictionary keys and in scans.
+A declaration only describes a model component; the backends (:mod:`spikegate.backends`)
+turn declarations into simulator objects. Declarations compare and hash by value, with
+quantities compared in SI units, so they can be dictionary keys and scan points. Their
+field names are the keys of the model file's sections, and every field is validated in
+``__post_init__`` with a message that names ``Class.field``, the bad value and the
+allowed range.
 """
 from __future__ import annotations
 
 import dataclasses
 
-from .quantities import quantity_key, format_quantity
+from ..units import quantity_key, format_quantity
 
 
 class Declaration:
-    """Mixin for ``@dataclass(frozen=True, eq=False)`` parameter objects.
-
-    Subclasses validate their fields in ``__post_init__`` and raise
-    :class:`~spikegate.errors.ParameterError` naming the field and allowed range.
-    """
+    """Mixin for ``@declaration`` parameter objects (frozen dataclasses)."""
 
     def _key(self):
         return (type(self).__name__,) + tuple(
@@ -32,18 +31,22 @@ class Declaration:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict:
-        """Fields as TOML-friendly values (quantities as strings such as ``'20.0 ms'``)."""
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def to_dict(self, fields=None) -> dict:
+        """Fields (all, or those named) as TOML-friendly values (quantities as ``'20.0 ms'``)."""
         out = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
+        for name in fields or self.field_names():
+            v = getattr(self, name)
             if isinstance(v, Declaration):
                 v = v.to_dict()
             elif isinstance(v, tuple):
                 v = [format_quantity(x) for x in v]
             else:
                 v = format_quantity(v)
-            out[f.name] = v
+            out[name] = v
         return out
 
     def _set(self, name, value):
@@ -53,8 +56,7 @@ class Declaration:
 
 def declaration(cls):
     """Class decorator: a frozen dataclass with value-based equality and hashing."""
-    cls = dataclasses.dataclass(frozen=True, eq=False)(cls)
-    return cls
+    return dataclasses.dataclass(frozen=True, eq=False)(cls)
 
 
 def default(value):

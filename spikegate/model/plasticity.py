@@ -1,4 +1,7 @@
-r"""The error-related negativity (ERN): the global third factor of the plasticity rule.
+r"""The three-factor plasticity rule and its third factor, the error-related negativity (ERN).
+
+:class:`ThreeFactorRule` holds the learning rates, the eligibility trace and the target
+rate of the delta rule; :class:`ERNSignal` the kernel of the global error signal.
 
 At the decision time :math:`t_d` of a gated presentation, a global signal
 
@@ -24,17 +27,57 @@ After :math:`t_d` the stimulus is over, so the eligibility decays freely,
     \tau_c = \frac{\tau_e \tau_\mathrm{ERN}}{\tau_e + \tau_\mathrm{ERN}},
 
 with :math:`T_\mathrm{acc} = \infty` by default (the whole ERN), :math:`\tau_e = \infty`
-meaning a non-decaying eligibility (a spike count). :func:`integrate_ern_update`
+meaning a non-decaying eligibility (a spike count). :func:`spikegate.backends.spiking.integrate_ern_update`
 integrates the same product explicitly in Brian2; the two agree (see the tests).
 """
 from __future__ import annotations
 
 import math
 
-from brian2 import ms, second, Quantity
+from brian2 import Hz, Quantity, ms, second
 
+from ..units import check_number, check_quantity
 from .declaration import Declaration, declaration, default
-from .quantities import check_quantity, check_number
+
+
+@declaration
+class ThreeFactorRule(Declaration):
+    r"""Delta rule at the output, feedback alignment in hidden layers, gated by the ERN.
+
+    Parameters
+    ----------
+    eta : Quantity (1/time, > 0)
+        Learning rate :math:`\eta` of the output projection.
+    eta_hidden : Quantity (1/time, > 0)
+        Learning rate of projections into hidden layers.
+    tau_e : Quantity (time, > 0, may be inf)
+        Time constant of the presynaptic eligibility trace.
+    nu_target : Quantity (rate, > 0)
+        Target rate of the label neuron; :math:`L_j = y_j - n_j/(\nu_\mathrm{target} T_\mathrm{stim})`.
+    w_max : float (> 0)
+        Weights are clipped to :math:`[-w_\mathrm{max}, w_\mathrm{max}]`.
+    feedback_scale : float (> 0)
+        Standard deviation of the fixed random feedback weights :math:`B`.
+    """
+
+    eta: Quantity = default(2.0 / second)
+    eta_hidden: Quantity = default(1.0 / second)
+    tau_e: Quantity = default(100 * ms)
+    nu_target: Quantity = default(200 * Hz)
+    w_max: float = 4.0
+    feedback_scale: float = 1.0
+
+    def __post_init__(self):
+        for name in ("eta", "eta_hidden"):
+            self._set(name, check_quantity(f"ThreeFactorRule.{name}", getattr(self, name), 1 / second,
+                                           minimum=0 / second, strict=True, example="2 Hz"))
+        self._set("tau_e", check_quantity("ThreeFactorRule.tau_e", self.tau_e, ms, minimum=0 * ms, strict=True,
+                                          allow_inf=True))
+        self._set("nu_target", check_quantity("ThreeFactorRule.nu_target", self.nu_target, Hz,
+                                              minimum=0 * Hz, strict=True))
+        self._set("w_max", check_number("ThreeFactorRule.w_max", self.w_max, minimum=0, strict_min=True))
+        self._set("feedback_scale", check_number("ThreeFactorRule.feedback_scale", self.feedback_scale,
+                                                 minimum=0, strict_min=True))
 
 
 @declaration
@@ -83,56 +126,3 @@ class ERNSignal(Declaration):
             at_rise = math.exp(-lat / tau_e_s)
         tail = 1.0 if math.isinf(span) else -math.expm1(-span / tau_c)
         return self.amplitude * at_rise * tau_c * tail * second
-
-
-def integrate_ern_update(ern: ERNSignal, eta, tau_e, eligibility_at_decision, learning_signal,
-                         window, dt=0.01 * ms, target="numpy"):
-    r"""Explicitly integrate :math:`\eta L \int e(t)\varepsilon(t)dt` with Brian2 (reference).
-
-    One synapse per entry of ``eligibility_at_decision``; the decision is at ``t = 0``.
-    Both the eligibility and the ERN are integrated as differential equations with
-    exact (exponential) updates, and the accumulated product with the forward Euler rule.
-
-    Returns
-    -------
-    numpy.ndarray
-        The accumulated weight changes after ``window``.
-    """
-    import numpy as np
-    import brian2 as b2
-
-    e0 = np.asarray(eligibility_at_decision, dtype=float)
-    L = np.broadcast_to(np.asarray(learning_signal, dtype=float), e0.shape)
-    tau_e_val = tau_e if not math.isinf(float(tau_e / second)) else 1e30 * second
-    ns = {"tau_e": tau_e_val, "tau_ern": ern.tau, "ern_amp": ern.amplitude, "lat": ern.latency, "eta": eta}
-    group = b2.NeuronGroup(len(e0), """
-        delig/dt = -elig/tau_e : 1
-        deps/dt = -eps/tau_ern : 1
-        dacc/dt = eta * L * elig * eps : 1
-        L : 1
-        raised : boolean
-        """, method="euler", namespace=ns, dt=dt, name="spikegate_ern_reference")
-    group.run_regularly("eps = int(t >= lat and not raised) * ern_amp + int(raised) * eps\n"
-                        "raised = raised or t >= lat", dt=dt, when="start", name="spikegate_ern_reference_rise")
-    group.elig = e0
-    group.L = L
-    net = b2.Network(group)
-    with _target(target):
-        net.run(window)
-    return np.array(group.acc[:])
-
-
-class _target:
-    """Temporarily select a Brian2 code-generation target."""
-
-    def __init__(self, target):
-        self.target = target
-
-    def __enter__(self):
-        from brian2 import prefs
-        self.old = prefs.codegen.target
-        prefs.codegen.target = self.target
-
-    def __exit__(self, *exc):
-        from brian2 import prefs
-        prefs.codegen.target = self.old

@@ -1,8 +1,9 @@
-r"""Error-gated three-factor plasticity in a feed-forward spiking network (Brian2).
+r"""The spiking backend: error-gated three-factor plasticity in a feed-forward Brian2 network.
 
-Declarations (:class:`LIF`, :class:`PoissonInput`, :class:`ThreeFactorRule`,
-:class:`NetworkSpec`) describe the model; :class:`GatedClassifier` builds it as Brian2
-objects that can run on their own or inside a user's ``brian2.Network``.
+The declarations of :mod:`spikegate.model` (:class:`~spikegate.model.NetworkSpec`,
+:class:`~spikegate.model.LIF`, :class:`~spikegate.model.ThreeFactorRule`, the gates)
+describe the model; :class:`GatedClassifier` builds it as Brian2 objects that can run on
+their own or inside a user's ``brian2.Network``.
 
 Time is divided into presentation slots of length :math:`T_\mathrm{stim}`. At each slot
 boundary :math:`t_d` (the decision time of the slot that ends) a chain of code-generated
@@ -10,13 +11,15 @@ boundary :math:`t_d` (the decision time of the slot that ends) a chain of code-g
 
 1. **decide** — the output counts :math:`n_j` are reduced into the control group: the
    number of rivals :math:`j \ne \ell` with :math:`n_j \ge n_\ell` (a mistake iff > 0:
-   wrong argmax, tie or silence) and with :math:`n_j > n_\ell - \kappa` (margin below
-   :math:`\kappa`);
-2. **gate** — :math:`G = \mathrm{always} \lor (\text{margin} < \kappa) \lor \mathrm{memory}`;
+   wrong argmax, tie or silence) and with :math:`n_j \ge n_\ell - (\kappa - 1)` (margin
+   below :math:`\kappa`), :data:`spikegate.model.gates.RIVAL_COUNT_CODE`;
+2. **gate** — :math:`G = \mathrm{always} \lor (\text{margin} < \kappa) \lor \mathrm{memory}`,
+   :data:`spikegate.model.gates.DECISION_CODE` (the decision of
+   :func:`spikegate.model.gates.gate_decision` for integer counts);
 3. **learning signals** — output :math:`L_j = y_j - n_j / (\nu_\mathrm{target} T_\mathrm{stim})`;
    hidden :math:`L_k = [h_k > 0] \sum_j B_{kj} L_j` (fixed random feedback :math:`B`);
 4. **write** — :math:`w_{ij} \leftarrow \mathrm{clip}(w_{ij} + G\,\eta_\mathrm{eff}\,L_j\,x_i(t_d),
-   \pm w_\mathrm{max})` with the closed-form ERN weighting of :mod:`spikegate.ern`,
+   \pm w_\mathrm{max})` with the closed-form ERN weighting of :class:`~spikegate.model.ERNSignal`,
    counting writes (:math:`\Delta w \ne 0`), :math:`\sum|\Delta w|`, :math:`\sum|\Delta w|^\alpha`;
 5. **reset and load** — all state is reset and the next stimulus, label and memory gate
    are read from a schedule (a ``TimedArray``).
@@ -31,165 +34,17 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import field
 
 import numpy as np
 import brian2 as b2
-from brian2 import ms, mV, Hz, second, Quantity
+from brian2 import ms, second, Quantity
 
-from .declaration import Declaration, declaration, default
-from .errors import ParameterError, DataError
-from .ern import ERNSignal
-from .gates import Gate
-from .ledger import PresentationLog
-from .quantities import check_quantity, check_number
-
-
-@declaration
-class LIF(Declaration):
-    r"""Leaky integrate-and-fire neurons with exponential current-based synapses.
-
-    .. math::
-
-        \tau_m \frac{dv}{dt} = v_\mathrm{rest} - v + I, \qquad
-        \tau_\mathrm{syn} \frac{dI}{dt} = -I,
-
-    spike when :math:`v > v_\mathrm{th}`, then :math:`v \leftarrow v_\mathrm{reset}` and
-    no integration for the refractory period.
-    """
-
-    tau_m: Quantity = default(20 * ms)
-    tau_syn: Quantity = default(5 * ms)
-    v_rest: Quantity = default(-65 * mV)
-    v_reset: Quantity = default(-65 * mV)
-    v_threshold: Quantity = default(-50 * mV)
-    refractory: Quantity = default(2 * ms)
-
-    def __post_init__(self):
-        for name in ("tau_m", "tau_syn"):
-            self._set(name, check_quantity(f"LIF.{name}", getattr(self, name), ms, minimum=0 * ms, strict=True))
-        self._set("refractory", check_quantity("LIF.refractory", self.refractory, ms, minimum=0 * ms))
-        for name in ("v_rest", "v_reset", "v_threshold"):
-            self._set(name, check_quantity(f"LIF.{name}", getattr(self, name), mV, example="-65 mV"))
-        if not self.v_threshold > self.v_reset:
-            raise ParameterError(f"LIF.v_threshold = {self.v_threshold!r}: must be above v_reset = {self.v_reset!r}")
-
-
-@declaration
-class PoissonInput(Declaration):
-    r"""Rate coding: pixel :math:`x_i \in [0, 1]` fires as a Poisson process of rate :math:`x_i \nu_\mathrm{max}`."""
-
-    nu_max: Quantity = default(100 * Hz)
-
-    def __post_init__(self):
-        self._set("nu_max", check_quantity("PoissonInput.nu_max", self.nu_max, Hz, minimum=0 * Hz, strict=True))
-
-
-@declaration
-class ThreeFactorRule(Declaration):
-    r"""Delta rule at the output, feedback alignment in hidden layers, gated by the ERN.
-
-    Parameters
-    ----------
-    eta : Quantity (1/time, > 0)
-        Learning rate :math:`\eta` of the output projection.
-    eta_hidden : Quantity (1/time, > 0)
-        Learning rate of projections into hidden layers.
-    tau_e : Quantity (time, > 0, may be inf)
-        Time constant of the presynaptic eligibility trace.
-    nu_target : Quantity (rate, > 0)
-        Target rate of the label neuron; :math:`L_j = y_j - n_j/(\nu_\mathrm{target} T_\mathrm{stim})`.
-    w_max : float (> 0)
-        Weights are clipped to :math:`[-w_\mathrm{max}, w_\mathrm{max}]`.
-    feedback_scale : float (> 0)
-        Standard deviation of the fixed random feedback weights :math:`B`.
-    """
-
-    eta: Quantity = default(2.0 / second)
-    eta_hidden: Quantity = default(1.0 / second)
-    tau_e: Quantity = default(100 * ms)
-    nu_target: Quantity = default(200 * Hz)
-    w_max: float = 4.0
-    feedback_scale: float = 1.0
-
-    def __post_init__(self):
-        for name in ("eta", "eta_hidden"):
-            self._set(name, check_quantity(f"ThreeFactorRule.{name}", getattr(self, name), 1 / second,
-                                           minimum=0 / second, strict=True, example="2 Hz"))
-        self._set("tau_e", check_quantity("ThreeFactorRule.tau_e", self.tau_e, ms, minimum=0 * ms, strict=True,
-                                          allow_inf=True))
-        self._set("nu_target", check_quantity("ThreeFactorRule.nu_target", self.nu_target, Hz,
-                                              minimum=0 * Hz, strict=True))
-        self._set("w_max", check_number("ThreeFactorRule.w_max", self.w_max, minimum=0, strict_min=True))
-        self._set("feedback_scale", check_number("ThreeFactorRule.feedback_scale", self.feedback_scale,
-                                                 minimum=0, strict_min=True))
-
-
-@declaration
-class NetworkSpec(Declaration):
-    r"""A feed-forward classifier: ``layers = (n_in, *hidden, n_out)`` with all-to-all projections.
-
-    Initial weights of projection *k* are Gaussian with standard deviation
-    ``init_gain[k] / sqrt(n_pre)`` (one gain, or one per projection): hidden layers need a
-    gain large enough that a random projection of the input drives some units above
-    threshold, since silent units have no eligibility and no learning signal.
-    A weight :math:`w` (dimensionless) adds :math:`w \cdot w_\mathrm{scale}` to :math:`I`.
-    """
-
-    layers: tuple = (64, 10)
-    dt: Quantity = default(0.1 * ms)
-    t_stim: Quantity = default(100 * ms)
-    neuron: LIF = field(default_factory=LIF)
-    input: PoissonInput = field(default_factory=PoissonInput)
-    rule: ThreeFactorRule = field(default_factory=ThreeFactorRule)
-    ern: ERNSignal = field(default_factory=ERNSignal)
-    w_scale: Quantity = default(1 * mV)
-    init_gain: tuple = (1.0,)
-    alpha: float = 0.5
-
-    def __post_init__(self):
-        layers = tuple(self.layers)
-        if len(layers) < 2:
-            raise ParameterError(f"NetworkSpec.layers = {list(layers)}: need at least inputs and outputs")
-        self._set("layers", tuple(check_number(f"NetworkSpec.layers[{k}]", n, minimum=1, integer=True)
-                                  for k, n in enumerate(layers)))
-        if self.layers[-1] < 2:
-            raise ParameterError(f"NetworkSpec.layers[-1] = {self.layers[-1]}: need at least 2 output classes")
-        self._set("dt", check_quantity("NetworkSpec.dt", self.dt, ms, minimum=0 * ms, strict=True))
-        self._set("t_stim", check_quantity("NetworkSpec.t_stim", self.t_stim, ms, minimum=0 * ms, strict=True))
-        steps = float(self.t_stim / self.dt)
-        if abs(steps - round(steps)) > 1e-6 or round(steps) < 2:
-            raise ParameterError(f"NetworkSpec.t_stim = {self.t_stim!r}: must be a multiple (>= 2) of dt = {self.dt!r}")
-        self._set("w_scale", check_quantity("NetworkSpec.w_scale", self.w_scale, mV, minimum=0 * mV, strict=True))
-        gains = self.init_gain if isinstance(self.init_gain, (tuple, list)) else (self.init_gain,)
-        gains = tuple(check_number(f"NetworkSpec.init_gain[{k}]", g, minimum=0) for k, g in enumerate(gains))
-        if len(gains) == 1:
-            gains = gains * self.n_projections
-        if len(gains) != self.n_projections:
-            raise ParameterError(f"NetworkSpec.init_gain = {list(gains)}: give one gain or one per projection "
-                                 f"({self.n_projections})")
-        self._set("init_gain", gains)
-        self._set("alpha", check_number("NetworkSpec.alpha", self.alpha, minimum=0, strict_min=True))
-        for name, cls in (("neuron", LIF), ("input", PoissonInput), ("rule", ThreeFactorRule), ("ern", ERNSignal)):
-            if not isinstance(getattr(self, name), cls):
-                raise ParameterError(f"NetworkSpec.{name}: expected a {cls.__name__}, got {getattr(self, name)!r}")
-
-    @property
-    def n_in(self):
-        return self.layers[0]
-
-    @property
-    def n_out(self):
-        return self.layers[-1]
-
-    @property
-    def n_projections(self):
-        return len(self.layers) - 1
-
-    def effective_learning_rates(self) -> list[float]:
-        """:math:`\\eta_\\mathrm{eff}` of each projection (closed-form ERN integral)."""
-        etas = [self.rule.eta_hidden] * (self.n_projections - 1) + [self.rule.eta]
-        return [self.ern.effective_learning_rate(eta, self.rule.tau_e) for eta in etas]
+from ..errors import DataError, ParameterError
+from ..ledger import PresentationLog
+from ..model import ERNSignal, Gate, NetworkSpec, margin_threshold
+from ..model.gates import DECISION_CODE, RIVAL_COUNT_CODE
+from ..units import check_number
+from .brian import codegen_target
 
 
 # Columns of the schedule TimedArray.
@@ -263,138 +118,139 @@ class GatedClassifier:
         # Two clocks only: Brian2's scheduler loops over clocks in Python at every step.
         self.clock = b2.Clock(spec.dt, name=f"{nm}_clock")
         self.tick_clock = b2.Clock(spec.t_stim, name=f"{nm}_tick_clock")
-        tick = dict(clock=self.tick_clock, when="start")
-        clock = self.clock
-        self.control = b2.NeuronGroup(1, """
+        self._build_groups()
+        self._build_synapses()
+        self.operations = self._build_decision_chain() + self._build_ledger() + self._build_loader()
+        self._init_state()
+
+    def _group(self, n, model, name, **kw):
+        return b2.NeuronGroup(n, model, name=f"{self.name}_{name}", clock=self.clock, namespace=self.namespace, **kw)
+
+    def _synapses(self, pre, post, name, model="", **kw):
+        s = b2.Synapses(pre, post, model, name=f"{self.name}_{name}", clock=self.clock, namespace=self.namespace, **kw)
+        s.connect()
+        return s
+
+    def _tick(self, obj, code, order, name):
+        """``code`` once per slot boundary, in the ``start`` slot at ``order``."""
+        return obj.run_regularly(code, clock=self.tick_clock, when="start", order=order, name=name)
+
+    def _build_groups(self):
+        """The control group (decision and ledger sums), the Poisson input and the LIF layers."""
+        spec = self.spec
+        self.control = self._group(1, """
             label : integer
             sample : integer
             valid : 1
             memgate : 1
             learning : 1
             gate_always : 1
-            kappa : 1
+            margin_threshold : 1
             n_label : 1
-            n_tie : 1
-            n_near : 1
+            rivals_tied : 1
+            rivals_near : 1
             mistake : 1
             gate : 1
             t_start : second
             """ + "".join(f"writes_{k} : 1\nabs_{k} : 1\nalpha_{k} : 1\nspikes_{k} : 1\n"
-                          for k in range(spec.n_projections)),
-            name=f"{nm}_control", clock=clock, namespace=self.namespace)
-        self.input = b2.NeuronGroup(spec.n_in, """
+                          for k in range(spec.n_projections)), "control")
+        self.input = self._group(spec.n_in, """
             rate : Hz
             dx/dt = -x / tau_e : 1
             n : 1
             nu_max : Hz (shared, constant)
             tau_e : second (shared, constant)
             t_start : second (shared)
-            """, threshold="rand() < rate * dt", reset="x += 1\nn += 1", method="exact",
-            name=f"{nm}_input", clock=clock, namespace=self.namespace)
+            """, "input", threshold="rand() < rate * dt", reset="x += 1\nn += 1", method="exact")
         self.layers = []
         for k, size in enumerate(spec.layers[1:]):
             is_out = k == spec.n_projections - 1
             eqs = _LIF_EQS + ("lab : integer (linked)\nn_target : 1 (shared)\n" if is_out else "fb : 1\n")
-            g = b2.NeuronGroup(size, eqs, threshold="v > v_th", reset="v = v_reset\nn += 1\nx += 1",
-                               refractory="t_ref", method="exact", name=f"{nm}_{'output' if is_out else f'hidden{k}'}",
-                               clock=clock, namespace=self.namespace)
+            g = self._group(size, eqs, "output" if is_out else f"hidden{k}", threshold="v > v_th",
+                            reset="v = v_reset\nn += 1\nx += 1", refractory="t_ref", method="exact")
             g.gate = b2.linked_var(self.control, "gate", index=np.zeros(size, dtype=int))
             if is_out:
                 g.lab = b2.linked_var(self.control, "label", index=np.zeros(size, dtype=int))
             self.layers.append(g)
         self.output = self.layers[-1]
-        pres = [self.input] + self.layers[:-1]
 
-        self.synapses = []
-        for k, (pre, post) in enumerate(zip(pres, self.layers)):
-            s = b2.Synapses(pre, post, """
+    def _build_synapses(self):
+        """Plastic projections, the decision reduction and the fixed feedback pathway."""
+        pres = [self.input] + self.layers[:-1]
+        self.synapses = [self._synapses(pre, post, f"w{k}", """
                 w : 1
                 eta_eff : 1 (shared)
                 w_max : 1 (shared)
                 alpha : 1 (shared)
                 w_scale : volt (shared, constant)
-                """, on_pre="I_post += w * w_scale", name=f"{nm}_w{k}", clock=clock, namespace=self.namespace)
-            s.connect()
-            self.synapses.append(s)
+                """, on_pre="I_post += w * w_scale") for k, (pre, post) in enumerate(zip(pres, self.layers))]
+        self.decision = self._synapses(self.output, self.control, "decision")
+        # Feedback alignment: fixed random B from the output error to every hidden layer.
+        self.feedback = [self._synapses(self.output, hid, f"feedback{k}", "B : 1")
+                         for k, hid in enumerate(self.layers[:-1])]
 
-        # Reductions into the control group and the feedback pathway.
-        self.decision = b2.Synapses(self.output, self.control, name=f"{nm}_decision", clock=clock, namespace=self.namespace)
-        self.decision.connect()
-        self.feedback = []
-        for k, hid in enumerate(self.layers[:-1]):
-            # Feedback alignment: fixed random B from the output error to every hidden layer.
-            fb = b2.Synapses(self.output, hid, "B : 1", name=f"{nm}_feedback{k}", clock=clock, namespace=self.namespace)
-            fb.connect()
-            self.feedback.append(fb)
-        self.ledger_sums = []
-        for k, (pre, post) in enumerate(zip(pres, self.layers)):
-            red_post = b2.Synapses(post, self.control, name=f"{nm}_ledger{k}", clock=clock, namespace=self.namespace)
-            red_post.connect()
-            red_pre = b2.Synapses(pre, self.control, name=f"{nm}_spikes{k}", clock=clock, namespace=self.namespace)
-            red_pre.connect()
-            self.ledger_sums.append((red_post, red_pre))
-
-        # --- the decision chain at each slot boundary (orders within the 'start' slot)
-        ops = []
-        zero = "n_label = 0\nn_tie = 0\nn_near = 0\n" + "".join(
-            f"writes_{k} = 0\nabs_{k} = 0\nalpha_{k} = 0\nspikes_{k} = 0\n" for k in range(spec.n_projections))
-        ops.append(self.control.run_regularly(zero, order=0, name=f"{nm}_op_zero", **tick))
+    def _build_decision_chain(self) -> list:
+        """Decide, gate, learning signals and the gated write, at each slot boundary (orders 0-7)."""
+        nm = self.name
+        ops = [self._tick(self.control, "n_label = 0\nrivals_tied = 0\nrivals_near = 0", 0, f"{nm}_op_zero")]
         for g in self.layers:
-            ops.append(g.run_regularly("acc_writes = 0\nacc_abs = 0\nacc_alpha = 0" + ("" if g is self.output else "\nfb = 0"),
-                                       order=0, name=f"{g.name}_op_zero", **tick))
-        ops.append(self.decision.run_regularly("n_label_post += n_pre * int(i == label_post)",
-                                               order=1, name=f"{nm}_op_label_count", **tick))
-        ops.append(self.decision.run_regularly(
-            "n_tie_post += int(i != label_post and n_pre >= n_label_post)\n"
-            "n_near_post += int(i != label_post and n_pre > n_label_post - kappa_post)",
-            order=2, name=f"{nm}_op_rivals", **tick))
-        ops.append(self.control.run_regularly(
-            "mistake = valid * int(n_tie > 0)\n"
-            "gate = learning * valid * int(gate_always > 0 or n_near > 0 or memgate > 0)",
-            order=3, name=f"{nm}_op_gate", **tick))
+            ops.append(self._tick(g, "acc_writes = 0\nacc_abs = 0\nacc_alpha = 0" + ("" if g is self.output else "\nfb = 0"),
+                                  0, f"{g.name}_op_zero"))
+        ops.append(self._tick(self.decision, "n_label_post += n_pre * int(i == label_post)", 1, f"{nm}_op_label_count"))
+        ops.append(self._tick(self.decision, RIVAL_COUNT_CODE, 2, f"{nm}_op_rivals"))
+        ops.append(self._tick(self.control, DECISION_CODE, 3, f"{nm}_op_gate"))
         for g in self.layers:
             # synapses cannot read linked variables of their target: copy the gate
-            ops.append(g.run_regularly("gate_open = gate", order=4, name=f"{g.name}_op_gate", **tick))
-        ops.append(self.output.run_regularly("L = int(i == lab) - n / n_target",
-                                             order=4, name=f"{nm}_op_error", **tick))
-        for k, (fb, hid) in enumerate(zip(self.feedback, self.layers[:-1])):
-            ops.append(fb.run_regularly("fb_post += B * L_pre", order=5, name=f"{fb.name}_op", **tick))
-            ops.append(hid.run_regularly("L = fb * int(n > 0)", order=6, name=f"{hid.name}_op_error", **tick))
+            ops.append(self._tick(g, "gate_open = gate", 4, f"{g.name}_op_gate"))
+        ops.append(self._tick(self.output, "L = int(i == lab) - n / n_target", 4, f"{nm}_op_error"))
+        for fb, hid in zip(self.feedback, self.layers[:-1]):
+            ops.append(self._tick(fb, "fb_post += B * L_pre", 5, f"{fb.name}_op"))
+            ops.append(self._tick(hid, "L = fb * int(n > 0)", 6, f"{hid.name}_op_error"))
         for s in self.synapses:
-            ops.append(s.run_regularly(
-                "w_new = clip(w + gate_open_post * eta_eff * L_post * x_pre, -w_max, w_max)\n"
-                "dw_abs = abs(w_new - w)\n"
-                "acc_writes_post += int(dw_abs > 0)\n"
-                "acc_abs_post += dw_abs\n"
-                "acc_alpha_post += dw_abs ** alpha\n"
-                "w = w_new", order=7, name=f"{s.name}_op_write", **tick))
-        for k, (red_post, red_pre) in enumerate(self.ledger_sums):
-            ops.append(red_post.run_regularly(
-                f"writes_{k}_post += acc_writes_pre\nabs_{k}_post += acc_abs_pre\nalpha_{k}_post += acc_alpha_pre",
-                order=8, name=f"{red_post.name}_op", **tick))
-            ops.append(red_pre.run_regularly(f"spikes_{k}_post += n_pre", order=8, name=f"{red_pre.name}_op", **tick))
-        # order 9: monitors record the finished slot; order 10: reset and load the next one
-        ops.append(self.control.run_regularly(
-            f"label = int(schedule(t - t_start, {_LABEL}) + 0.5)\n"
-            f"sample = int(schedule(t - t_start, {_IMAGE}) + 0.5)\n"
-            f"memgate = schedule(t - t_start, {_MEMGATE})\n"
-            f"valid = schedule(t - t_start, {_VALID})",
-            order=10, name=f"{nm}_op_load", **tick))
-        ops.append(self.input.run_regularly(
-            f"rate = nu_max * pixels(int(schedule(t - t_start, {_IMAGE}) + 0.5) * second, i)\nx = 0\nn = 0",
-            order=10, name=f"{nm}_input_op_load", **tick))
-        for g in self.layers:
-            ops.append(g.run_regularly("v = v_rest\nI = 0*volt\nx = 0\nn = 0\nlastspike = -1e4*second",
-                                       order=10, name=f"{g.name}_op_reset", **tick))
-        self.operations = ops
+            ops.append(self._tick(s, "w_new = clip(w + gate_open_post * eta_eff * L_post * x_pre, -w_max, w_max)\n"
+                                     "dw_abs = abs(w_new - w)\n"
+                                     "acc_writes_post += int(dw_abs > 0)\n"
+                                     "acc_abs_post += dw_abs\n"
+                                     "acc_alpha_post += dw_abs ** alpha\n"
+                                     "w = w_new", 7, f"{s.name}_op_write"))
+        return ops
 
+    def _build_ledger(self) -> list:
+        """Per-presentation write counts, sums and spikes reduced into the control group (order 8),
+        recorded by monitors at order 9."""
+        spec, nm = self.spec, self.name
+        P = spec.n_projections
+        ops = [self._tick(self.control, "".join(f"writes_{k} = 0\nabs_{k} = 0\nalpha_{k} = 0\nspikes_{k} = 0\n"
+                                                for k in range(P)), 0, f"{nm}_op_zero_ledger")]
+        self.ledger_sums = []
+        for k, (pre, post) in enumerate(zip([self.input] + self.layers[:-1], self.layers)):
+            red_post = self._synapses(post, self.control, f"ledger{k}")
+            red_pre = self._synapses(pre, self.control, f"spikes{k}")
+            self.ledger_sums.append((red_post, red_pre))
+            ops.append(self._tick(red_post, f"writes_{k}_post += acc_writes_pre\nabs_{k}_post += acc_abs_pre\n"
+                                            f"alpha_{k}_post += acc_alpha_pre", 8, f"{red_post.name}_op"))
+            ops.append(self._tick(red_pre, f"spikes_{k}_post += n_pre", 8, f"{red_pre.name}_op"))
         rec = ["valid", "sample", "label", "mistake", "gate"] + [
-            f"{v}_{k}" for k in range(spec.n_projections) for v in ("writes", "abs", "alpha", "spikes")]
+            f"{v}_{k}" for k in range(P) for v in ("writes", "abs", "alpha", "spikes")]
         self.control_monitor = b2.StateMonitor(self.control, rec, record=0, when="start", order=9,
                                                clock=self.tick_clock, name=f"{nm}_control_monitor")
         self.count_monitor = b2.StateMonitor(self.output, "n", record=True, when="start", order=9,
                                              clock=self.tick_clock, name=f"{nm}_count_monitor")
-        self._init_state()
+        return ops
+
+    def _build_loader(self) -> list:
+        """Reset all state and load the next stimulus, label and memory gate (order 10)."""
+        nm = self.name
+        ops = [self._tick(self.control, f"label = int(schedule(t - t_start, {_LABEL}) + 0.5)\n"
+                                        f"sample = int(schedule(t - t_start, {_IMAGE}) + 0.5)\n"
+                                        f"memgate = schedule(t - t_start, {_MEMGATE})\n"
+                                        f"valid = schedule(t - t_start, {_VALID})", 10, f"{nm}_op_load"),
+               self._tick(self.input, f"rate = nu_max * pixels(int(schedule(t - t_start, {_IMAGE}) + 0.5) * second, i)"
+                                      "\nx = 0\nn = 0", 10, f"{nm}_input_op_load")]
+        for g in self.layers:
+            ops.append(self._tick(g, "v = v_rest\nI = 0*volt\nx = 0\nn = 0\nlastspike = -1e4*second", 10,
+                                  f"{g.name}_op_reset"))
+        return ops
 
     def _init_state(self):
         spec, rng = self.spec, self._rng
@@ -456,7 +312,7 @@ class GatedClassifier:
             raise ParameterError(f"gate: expected a Gate, got {type(gate).__name__}")
         self.gate = gate
         self.control.gate_always = 1 if gate.always else 0
-        self.control.kappa = gate.kappa
+        self.control.margin_threshold = margin_threshold(gate)
 
     def set_images(self, images) -> None:
         """Replace the image bank (same shape: no recompilation)."""
@@ -579,3 +435,37 @@ class GatedClassifier:
             trace_updates=(spikes * fan_out).astype(np.int64),
             wall_seconds=wall,
         )
+
+
+def integrate_ern_update(ern: ERNSignal, eta, tau_e, eligibility_at_decision, learning_signal,
+                         window, dt=0.01 * ms, target="numpy"):
+    r"""Explicitly integrate :math:`\eta L \int e(t)\varepsilon(t)dt` with Brian2 (reference).
+
+    One synapse per entry of ``eligibility_at_decision``; the decision is at ``t = 0``.
+    Both the eligibility and the ERN are integrated as differential equations with
+    exact (exponential) updates, and the accumulated product with the forward Euler rule.
+
+    Returns
+    -------
+    numpy.ndarray
+        The accumulated weight changes after ``window``.
+    """
+    e0 = np.asarray(eligibility_at_decision, dtype=float)
+    L = np.broadcast_to(np.asarray(learning_signal, dtype=float), e0.shape)
+    tau_e_val = tau_e if not math.isinf(float(tau_e / second)) else 1e30 * second
+    ns = {"tau_e": tau_e_val, "tau_ern": ern.tau, "ern_amp": ern.amplitude, "lat": ern.latency, "eta": eta}
+    group = b2.NeuronGroup(len(e0), """
+        delig/dt = -elig/tau_e : 1
+        deps/dt = -eps/tau_ern : 1
+        dacc/dt = eta * L * elig * eps : 1
+        L : 1
+        raised : boolean
+        """, method="euler", namespace=ns, dt=dt, name="spikegate_ern_reference")
+    group.run_regularly("eps = int(t >= lat and not raised) * ern_amp + int(raised) * eps\n"
+                        "raised = raised or t >= lat", dt=dt, when="start", name="spikegate_ern_reference_rise")
+    group.elig = e0
+    group.L = L
+    net = b2.Network(group)
+    with codegen_target(target):
+        net.run(window)
+    return np.array(group.acc[:])

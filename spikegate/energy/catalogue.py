@@ -1,0 +1,213 @@
+r"""The catalogue of published energy figures: one :class:`Technology` per entry.
+
+The default catalogue (``catalogue.toml`` beside this module) holds every figure with
+its unit, bits, process/year, system boundary (cell, chip, system, organism, physics),
+source and a confidence note. :func:`load_catalogue` merges a user's TOML file over it:
+an entry replaces the default entry of the same name as a whole (a source is required).
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from importlib import resources
+
+from brian2 import Quantity
+
+from ..errors import EnergyError, ParameterError
+from ..files import read_toml
+from ..model.declaration import Declaration, declaration
+from ..units import check_choice, check_number, check_text
+from .pricing import (BOUNDARIES, COSTS, LongTermMemory, check_energy, check_bits, figure_energy,
+                      memory_energy_per_write, rmw_energy)
+
+#: Catalogue entry used for "ratio to biology".
+BIOLOGY_REFERENCE = "long-term-memory"
+
+
+@declaration
+class Technology(Declaration):
+    r"""One catalogue entry: a published energy figure and how a weight write is charged.
+
+    Parameters
+    ----------
+    name, figure, source : str
+        Catalogue name, the figure as published, and where it was published (required).
+    value : float
+        The figure as a number, > 0.
+    unit : str
+        Its unit: J, mJ, uJ, nJ, pJ, fJ, aJ, zJ, optionally "/bit", or "ATP"
+        (:data:`JOULE_PER_ATP` each).
+    boundary : str
+        What the figure includes: cell, chip, system, organism or physics.
+    bits : float
+        Bits the figure covers, > 0 (64 for a 64-bit read; ignored for "/bit" units).
+    cost : str
+        rmw, update, synapse, memory or erase (see the module docstring).
+    j_per_bit : Quantity, optional
+        J per bit; default :math:`\mathrm{value}\cdot\mathrm{unit}/\mathrm{bits}`.
+    read_j_per_bit, write_j_per_bit : Quantity, optional
+        Read and write energies per bit for ``rmw``; default ``j_per_bit`` each.
+    process, confidence : str
+        Process/conditions and a note on how far to trust the figure.
+    year : int, optional
+    """
+
+    name: str
+    figure: str
+    value: float
+    unit: str
+    boundary: str
+    source: str
+    bits: float = 1.0
+    cost: str = "rmw"
+    j_per_bit: Quantity | None = None
+    read_j_per_bit: Quantity | None = None
+    write_j_per_bit: Quantity | None = None
+    process: str = ""
+    year: int | None = None
+    confidence: str = ""
+
+    def __post_init__(self):
+        check_text("Technology.name", self.name)
+        check_text("Technology.figure", self.figure)
+        check_text("Technology.source", self.source)
+        check_text("Technology.process", self.process, required=False)
+        check_text("Technology.confidence", self.confidence, required=False)
+        value = float(check_number("Technology.value", self.value, minimum=0, strict_min=True))
+        self._set("value", value)
+        check_text("Technology.unit", self.unit)
+        check_choice("Technology.boundary", self.boundary, BOUNDARIES)
+        check_choice("Technology.cost", self.cost, COSTS)
+        self._set("bits", float(check_number("Technology.bits", self.bits, minimum=0, strict_min=True)))
+        figure_energy(value, self.unit, "Technology.unit")
+        for name in ("j_per_bit", "read_j_per_bit", "write_j_per_bit"):  # kept as given (None = derived)
+            v = getattr(self, name)
+            if v is not None:
+                self._set(name, check_energy(f"Technology.{name}", v))
+        if self.year is not None:
+            self._set("year", check_number("Technology.year", self.year, minimum=1800, maximum=2100,
+                                           integer=True))
+
+    @property
+    def joule_per_bit(self) -> Quantity:
+        """J per bit: ``j_per_bit`` if given, else value x unit / bits (value x unit for "/bit" units)."""
+        if self.j_per_bit is not None:
+            return self.j_per_bit
+        energy, per_bit = figure_energy(self.value, self.unit)
+        return energy if per_bit else energy / self.bits
+
+    @property
+    def read_joule_per_bit(self) -> Quantity:
+        return self.joule_per_bit if self.read_j_per_bit is None else self.read_j_per_bit
+
+    @property
+    def write_joule_per_bit(self) -> Quantity:
+        return self.joule_per_bit if self.write_j_per_bit is None else self.write_j_per_bit
+
+    def joule_per_write(self, bits, biology: LongTermMemory | None = None) -> Quantity:
+        """Energy of one weight write of ``bits`` bits (see the module docstring)."""
+        bits = check_bits(bits)
+        biology = biology or LongTermMemory()
+        e = self.joule_per_bit
+        if self.cost == "rmw":
+            return rmw_energy(bits, self.read_joule_per_bit, self.write_joule_per_bit)
+        if self.cost == "update":
+            return e * (1 if self.unit.endswith("/bit") else self.bits)
+        if self.cost == "synapse":
+            return biology.bits_per_synapse * e
+        if self.cost == "memory":
+            return memory_energy_per_write(e, biology.synapses_per_bit)
+        return bits * e  # erase
+
+    def bits_charged(self, bits, biology: LongTermMemory | None = None) -> float:
+        """Bits a write is charged for: b (rmw, erase), the device's own (update),
+        bits_per_synapse (synapse), stored bits 1/S (memory)."""
+        biology = biology or LongTermMemory()
+        return {"rmw": float(bits), "erase": float(bits),
+                "update": 1.0 if self.unit.endswith("/bit") else self.bits,
+                "synapse": biology.bits_per_synapse, "memory": 1 / biology.synapses_per_bit}[self.cost]
+
+
+# --------------------------------------------------------------------------- catalogue
+_REQUIRED = ("figure", "value", "unit", "boundary", "source")
+_OPTIONAL = ("bits", "cost", "j_per_bit", "read_j_per_bit", "write_j_per_bit", "process", "year", "confidence")
+
+
+def default_catalogue_path():
+    """The catalogue shipped with spikegate (``spikegate/energy/catalogue.toml``)."""
+    return resources.files("spikegate.energy") / "catalogue.toml"
+
+
+def parse_catalogue(doc: dict, where: str) -> dict[str, Technology]:
+    """Technologies of a catalogue TOML document; errors name ``where``, the entry and the field."""
+    extra = sorted(set(doc) - {"technology"})
+    if extra:
+        raise EnergyError(f"catalogue {where}: unknown top-level key {extra[0]!r}; entries go in "
+                          f"[technology.NAME] tables")
+    entries = doc.get("technology", {})
+    if not isinstance(entries, dict) or not entries:
+        raise EnergyError(f"catalogue {where}: no [technology.NAME] entries")
+    out = {}
+    for name, entry in entries.items():
+        head = f"catalogue {where}: entry {name!r}"
+        if not isinstance(entry, dict):
+            raise EnergyError(f"{head}: expected a table [technology.{name}]")
+        unknown = sorted(set(entry) - set(_REQUIRED) - set(_OPTIONAL))
+        if unknown:
+            raise EnergyError(f"{head}: unknown field {unknown[0]!r}; allowed: "
+                              f"{', '.join(_REQUIRED + _OPTIONAL)}")
+        missing = [f for f in _REQUIRED if f not in entry]
+        if missing:
+            raise EnergyError(f"{head}: missing field {missing[0]!r} (required: {', '.join(_REQUIRED)}; "
+                              f"every figure needs a source)")
+        try:
+            out[name] = Technology(name=name, **entry)
+        except (ParameterError, TypeError) as exc:
+            raise EnergyError(f"{head}: {exc}") from None
+    return out
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """``extra`` over ``base`` by name (case-insensitive); replaced entries keep their place."""
+    lower = {k.lower(): k for k in base}
+    out = dict(base)
+    for name, tech in extra.items():
+        old = lower.get(name.lower())
+        if old is not None and old != name:
+            out = {(name if k == old else k): (tech if k == old else v) for k, v in out.items()}
+        else:
+            out[name] = tech
+    return out
+
+
+def load_catalogue(path=None) -> dict[str, Technology]:
+    """The default catalogue, with the entries of the TOML file ``path`` (if any) merged over it.
+
+    An entry of ``path`` replaces the default entry of the same name (compared without
+    case) as a whole; new names are appended.
+    """
+    cat = parse_catalogue(tomllib.loads(default_catalogue_path().read_text()), "spikegate/energy/catalogue.toml")
+    if path is not None:
+        cat = _merge(cat, parse_catalogue(read_toml(path, "catalogue", error=EnergyError), str(path)))
+    return cat
+
+
+def as_catalogue(catalogue) -> dict[str, Technology]:
+    if catalogue is None or isinstance(catalogue, (str, os.PathLike)):
+        return load_catalogue(catalogue)
+    return dict(catalogue)
+
+
+def select(catalogue: dict, names=None) -> list[Technology]:
+    """Technologies by name (case-insensitive), all of them when ``names`` is None."""
+    if not names:
+        return list(catalogue.values())
+    lower = {k.lower(): v for k, v in catalogue.items()}
+    out = []
+    for name in names:
+        tech = lower.get(str(name).lower())
+        if tech is None:
+            raise EnergyError(f"unknown technology {name!r}; known: {', '.join(catalogue)}")
+        if tech not in out:
+            out.append(tech)
+    return out

@@ -1,0 +1,331 @@
+r"""Network and run specifications: what the backends build and how training runs.
+
+:class:`NetworkSpec` (spiking) and :class:`RateSpec` (rate) describe a classifier;
+:class:`Restriction` and :class:`SynapticCaching` the energy-saving variants of rate
+learning; :class:`DataSpec` and :class:`TrainingSpec` the ``[data]`` and ``[train]``
+sections of a model file.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import field
+
+import numpy as np
+from brian2 import Quantity, mV, ms
+
+from ..errors import ParameterError
+from ..units import check_bool, check_choice, check_number, check_quantity, check_text
+from .declaration import Declaration, declaration, default
+from .neuron import LIF, PoissonInput
+from .plasticity import ERNSignal, ThreeFactorRule
+
+HIDDEN_UNITS = ("leaky_relu", "sigmoid")
+OUTPUTS = ("linear_mse", "softmax_ce")
+INITS = ("gaussian", "scaled")
+DTYPES = ("float64", "float32")
+TOP_PER = ("layer", "neuron")
+DATA_SOURCES = ("digits", "mnist", "npz")
+CODEGEN_TARGETS = ("cython", "numpy")
+
+
+@declaration
+class NetworkSpec(Declaration):
+    r"""A feed-forward classifier: ``layers = (n_in, *hidden, n_out)`` with all-to-all projections.
+
+    Initial weights of projection *k* are Gaussian with standard deviation
+    ``init_gain[k] / sqrt(n_pre)`` (one gain, or one per projection): hidden layers need a
+    gain large enough that a random projection of the input drives some units above
+    threshold, since silent units have no eligibility and no learning signal.
+    A weight :math:`w` (dimensionless) adds :math:`w \cdot w_\mathrm{scale}` to :math:`I`.
+    """
+
+    layers: tuple = (64, 10)
+    dt: Quantity = default(0.1 * ms)
+    t_stim: Quantity = default(100 * ms)
+    t_test: Quantity | None = None
+    neuron: LIF = field(default_factory=LIF)
+    input: PoissonInput = field(default_factory=PoissonInput)
+    rule: ThreeFactorRule = field(default_factory=ThreeFactorRule)
+    ern: ERNSignal = field(default_factory=ERNSignal)
+    w_scale: Quantity = default(1 * mV)
+    init_gain: tuple = (1.0,)
+    alpha: float = 0.5
+
+    def __post_init__(self):
+        layers = tuple(self.layers)
+        if len(layers) < 2:
+            raise ParameterError(f"NetworkSpec.layers = {list(layers)}: need at least inputs and outputs",
+                                 "NetworkSpec.layers")
+        self._set("layers", tuple(check_number(f"NetworkSpec.layers[{k}]", n, minimum=1, integer=True)
+                                  for k, n in enumerate(layers)))
+        if self.layers[-1] < 2:
+            raise ParameterError(f"NetworkSpec.layers[-1] = {self.layers[-1]}: need at least 2 output classes",
+                                 "NetworkSpec.layers[-1]")
+        self._set("dt", check_quantity("NetworkSpec.dt", self.dt, ms, minimum=0 * ms, strict=True))
+        self._set("t_stim", self._check_window("t_stim", self.t_stim))
+        if self.t_test is not None:
+            self._set("t_test", self._check_window("t_test", self.t_test))
+        self._set("w_scale", check_quantity("NetworkSpec.w_scale", self.w_scale, mV, minimum=0 * mV, strict=True))
+        gains = self.init_gain if isinstance(self.init_gain, (tuple, list)) else (self.init_gain,)
+        gains = tuple(check_number(f"NetworkSpec.init_gain[{k}]", g, minimum=0) for k, g in enumerate(gains))
+        if len(gains) == 1:
+            gains = gains * self.n_projections
+        if len(gains) != self.n_projections:
+            raise ParameterError(f"NetworkSpec.init_gain = {list(gains)}: give one gain or one per projection "
+                                 f"({self.n_projections})", "NetworkSpec.init_gain")
+        self._set("init_gain", gains)
+        self._set("alpha", check_number("NetworkSpec.alpha", self.alpha, minimum=0, strict_min=True))
+        for name, cls in (("neuron", LIF), ("input", PoissonInput), ("rule", ThreeFactorRule), ("ern", ERNSignal)):
+            if not isinstance(getattr(self, name), cls):
+                raise ParameterError(f"NetworkSpec.{name}: expected a {cls.__name__}, got {getattr(self, name)!r}",
+                                     f"NetworkSpec.{name}")
+
+    def _check_window(self, name, value):
+        where = f"NetworkSpec.{name}"
+        value = check_quantity(where, value, ms, minimum=0 * ms, strict=True)
+        steps = float(value / self.dt)
+        if abs(steps - round(steps)) > 1e-6 or round(steps) < 2:
+            raise ParameterError(f"{where} = {value!r}: must be a multiple (>= 2) of dt = {self.dt!r}", where)
+        return value
+
+    @property
+    def n_in(self):
+        return self.layers[0]
+
+    @property
+    def n_out(self):
+        return self.layers[-1]
+
+    @property
+    def n_projections(self):
+        return len(self.layers) - 1
+
+    def test_network(self) -> "NetworkSpec":
+        """The network of test presentations: this one, or with the window ``t_test`` if set."""
+        return self if self.t_test is None else self.replace(t_stim=self.t_test, t_test=None)
+
+    def effective_learning_rates(self) -> list[float]:
+        """:math:`\\eta_\\mathrm{eff}` of each projection (closed-form ERN integral)."""
+        etas = [self.rule.eta_hidden] * (self.n_projections - 1) + [self.rule.eta]
+        return [self.ern.effective_learning_rate(eta, self.rule.tau_e) for eta in etas]
+
+
+@declaration
+class RateSpec(Declaration):
+    r"""A multilayer perceptron trained one sample at a time (or in mini-batches).
+
+    Parameters
+    ----------
+    layers : tuple of int
+        Units per layer, input first, e.g. ``(784, 1000, 10)``; any number of hidden layers.
+    hidden : {"leaky_relu", "sigmoid"}
+    slope : float
+        Leaky-ReLU slope for :math:`h < 0` (0.1 in van Rossum & Pache 2024).
+    output : {"linear_mse", "softmax_ce"}
+    lr, lr_hidden : float
+        Learning rate of the output projection and of the projections into hidden layers
+        (``lr_hidden`` defaults to ``lr``).
+    init : {"gaussian", "scaled"}
+        Initial weights :math:`\mathcal N(0, \sigma^2)`, or :math:`\mathcal N(0, \sigma^2/n_\mathrm{in})`
+        with :math:`n_\mathrm{in}` the fan-in including the bias.
+    sigma : float
+    bias : bool
+        A bias input (constant 1) into every layer.
+    mean_subtract : bool
+        Subtract the training-set mean of each pixel.
+    batch_size : int
+        Samples per weight write; the gate is still decided per sample, and a batch's write is
+        the mean of the gated samples' updates (:math:`\sum_{s\,\mathrm{gated}} \Delta W_s / B`).
+    dtype : {"float64", "float32"}
+    margin_scale : float
+        Output units per margin step of the ``margin(kappa)`` gate.
+    alpha : float
+        Exponent of :math:`M_\alpha` in the ledger.
+    """
+
+    layers: tuple = (784, 100, 10)
+    hidden: str = "leaky_relu"
+    slope: float = 0.1
+    output: str = "linear_mse"
+    lr: float = 0.01
+    lr_hidden: float | None = None
+    init: str = "gaussian"
+    sigma: float = 0.03
+    bias: bool = True
+    mean_subtract: bool = True
+    batch_size: int = 1
+    dtype: str = "float32"
+    margin_scale: float = 0.1
+    alpha: float = 0.5
+
+    def __post_init__(self):
+        layers = tuple(self.layers)
+        if len(layers) < 2 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
+                                      for n in layers):
+            raise ParameterError(f"RateSpec.layers = {list(layers)!r}: expected >= 2 positive integers, "
+                                 "e.g. [784, 100, 10]", "RateSpec.layers")
+        if layers[-1] < 2:
+            raise ParameterError(f"RateSpec.layers = {list(layers)!r}: need >= 2 output classes", "RateSpec.layers")
+        self._set("layers", tuple(int(n) for n in layers))
+        check_choice("RateSpec.hidden", self.hidden, HIDDEN_UNITS)
+        check_choice("RateSpec.output", self.output, OUTPUTS)
+        check_choice("RateSpec.init", self.init, INITS)
+        check_choice("RateSpec.dtype", self.dtype, DTYPES)
+        self._set("slope", check_number("RateSpec.slope", self.slope, minimum=0, maximum=1))
+        self._set("lr", check_number("RateSpec.lr", self.lr, minimum=0, strict_min=True))
+        if self.lr_hidden is not None:
+            self._set("lr_hidden", check_number("RateSpec.lr_hidden", self.lr_hidden, minimum=0, strict_min=True))
+        self._set("sigma", check_number("RateSpec.sigma", self.sigma, minimum=0, strict_min=True))
+        check_bool("RateSpec.bias", self.bias)
+        check_bool("RateSpec.mean_subtract", self.mean_subtract)
+        self._set("batch_size", check_number("RateSpec.batch_size", self.batch_size, minimum=1, integer=True))
+        self._set("margin_scale", check_number("RateSpec.margin_scale", self.margin_scale, minimum=0,
+                                               strict_min=True))
+        self._set("alpha", check_number("RateSpec.alpha", self.alpha, minimum=0, strict_min=True))
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0]
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1]
+
+    @property
+    def n_projections(self) -> int:
+        return len(self.layers) - 1
+
+    def learning_rate(self, projection: int) -> float:
+        """:math:`\\eta_l`: ``lr`` for the output projection, ``lr_hidden`` (or ``lr``) otherwise."""
+        if projection == self.n_projections - 1 or self.lr_hidden is None:
+            return self.lr
+        return self.lr_hidden
+
+
+@declaration
+class Restriction(Declaration):
+    r"""Energy-saving restrictions of plasticity (van Rossum & Pache 2024), after gating.
+
+    Parameters
+    ----------
+    top_fraction : float in (0, 1]
+        Keep only the :math:`k = \mathrm{round}(p\,n)` largest :math:`|\Delta w|` of a write, where
+        :math:`n` counts the plastic synapses of the projection (``top_per = "layer"``) or of
+        each postsynaptic neuron (``"neuron"``). 1 keeps everything.
+    top_per : {"layer", "neuron"}
+    subset : int
+        If > 0, only a fixed random subset of ``subset`` units per hidden layer is plastic:
+        their incoming and outgoing synapses (paths through the network). 0: all units.
+    control : bool
+        Random-mask controls of the same size: a random :math:`k` entries instead of the
+        largest, and a fixed random synapse mask with as many synapses as the path subset.
+    """
+
+    top_fraction: float = 1.0
+    top_per: str = "layer"
+    subset: int = 0
+    control: bool = False
+
+    def __post_init__(self):
+        self._set("top_fraction", check_number("Restriction.top_fraction", self.top_fraction, minimum=0,
+                                               maximum=1, strict_min=True))
+        check_choice("Restriction.top_per", self.top_per, TOP_PER)
+        self._set("subset", check_number("Restriction.subset", self.subset, minimum=0, integer=True))
+        check_bool("Restriction.control", self.control)
+
+    @property
+    def active(self) -> bool:
+        return self.top_fraction < 1 or self.subset > 0
+
+
+@declaration
+class SynapticCaching(Declaration):
+    r"""Synaptic caching (Li & van Rossum 2020): transient plus consolidated weights.
+
+    Every update goes into a cheap transient component :math:`w^\mathrm{t}`
+    (``transient_writes`` in the ledger); the total weight is :math:`w^\mathrm{c} + w^\mathrm{t}`.
+    After each presentation the transient part decays, :math:`w^\mathrm{t} \leftarrow
+    w^\mathrm{t} e^{-1/\tau}` (:math:`\tau` in presentations; ``inf``: no decay), synapses with
+    :math:`|w^\mathrm{t}| > \theta` are consolidated (:math:`w^\mathrm{c} \mathrel{+}= w^\mathrm{t}`,
+    :math:`w^\mathrm{t} = 0`: one ledger *write* of size :math:`|w^\mathrm{t}|`), and the
+    maintenance cost :math:`c \sum |w^\mathrm{t}|` is added to the ledger's ``maintenance``.
+    Total energy: :math:`M_1 + \sum \mathrm{maintenance}`.
+    """
+
+    enabled: bool = False
+    c: float = 0.01
+    theta: float = 0.01
+    tau: float = math.inf
+
+    def __post_init__(self):
+        check_bool("SynapticCaching.enabled", self.enabled)
+        self._set("c", check_number("SynapticCaching.c", self.c, minimum=0))
+        self._set("theta", check_number("SynapticCaching.theta", self.theta, minimum=0))
+        self._set("tau", check_number("SynapticCaching.tau", self.tau, minimum=0, strict_min=True,
+                                      allow_inf=True))
+
+
+@declaration
+class DataSpec(Declaration):
+    """The ``[data]`` section: which data set, how much of it, and where it lives.
+
+    Parameters
+    ----------
+    source : {"digits", "mnist", "npz"}
+    n_train, n_test : int, optional
+        Use the first ``n`` samples (all when None).
+    dir : str
+        MNIST directory ("" for the default search, see :mod:`spikegate.data`).
+    path : str
+        The ``.npz`` file of ``source = "npz"``.
+    """
+
+    source: str = "digits"
+    n_train: int | None = None
+    n_test: int | None = None
+    dir: str = ""
+    path: str = ""
+
+    def __post_init__(self):
+        check_choice("DataSpec.source", self.source, DATA_SOURCES)
+        for name in ("n_train", "n_test"):
+            if getattr(self, name) is not None:
+                self._set(name, check_number(f"DataSpec.{name}", getattr(self, name), minimum=1, integer=True))
+        check_text("DataSpec.dir", self.dir, required=False)
+        check_text("DataSpec.path", self.path, required=False)
+
+
+@declaration
+class TrainingSpec(Declaration):
+    """The ``[train]`` section: epochs, evaluation and (spiking) simulation settings.
+
+    Parameters
+    ----------
+    epochs : int (>= 1)
+    chunk : int (>= 1)
+        Spiking: presentations per Brian2 ``run()``.
+    eval_every_epoch : bool
+        Test after every epoch (else only at the end).
+    target : {"cython", "numpy"}
+        Spiking: Brian2's code-generation target.
+    eval_every : int (>= 0)
+        Test every ``eval_every`` training samples (0: per epoch).
+    target_accuracy : float in [0, 1]
+        Stop at the first evaluation that reaches it (0: never).
+    """
+
+    epochs: int = 1
+    chunk: int = 1000
+    eval_every_epoch: bool = True
+    target: str = "cython"
+    eval_every: int = 0
+    target_accuracy: float = 0.0
+
+    def __post_init__(self):
+        self._set("epochs", check_number("TrainingSpec.epochs", self.epochs, minimum=1, integer=True))
+        self._set("chunk", check_number("TrainingSpec.chunk", self.chunk, minimum=1, integer=True))
+        check_bool("TrainingSpec.eval_every_epoch", self.eval_every_epoch)
+        check_choice("TrainingSpec.target", self.target, CODEGEN_TARGETS)
+        self._set("eval_every", check_number("TrainingSpec.eval_every", self.eval_every, minimum=0, integer=True))
+        self._set("target_accuracy", check_number("TrainingSpec.target_accuracy", self.target_accuracy,
+                                                  minimum=0, maximum=1))

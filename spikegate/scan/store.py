@@ -1,0 +1,162 @@
+"""The scan store: a directory of run directories named by their config hash, and its locks.
+
+See :mod:`spikegate.scan` for the layout. :class:`Store` knows the paths, which points are
+finished, the manifest ``scan.json`` and the error records; :class:`PointLock` is the
+per-point ``flock`` that keeps two scans from training one point twice.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import DataError
+from ..files import PARTIAL, write_text
+from ..rundir import missing_files
+
+if TYPE_CHECKING:
+    from .spec import Scan
+
+
+class Store:
+    """A scan store directory (see the module docstring)."""
+
+    def __init__(self, root):
+        self.root = root.root if isinstance(root, Store) else Path(root)
+        self.points = self.root / "points"
+
+    def run_dir(self, h) -> Path:
+        return self.points / h
+
+    def error_path(self, h) -> Path:
+        return self.points / f"{h}.error.json"
+
+    def lock_path(self, h) -> Path:
+        return self.points / f"{h}.lock"
+
+    def is_done(self, h) -> bool:
+        return not missing_files(self.run_dir(h))
+
+    def partials(self, h=None) -> list:
+        pattern = f".{h}{PARTIAL}*" if h else f".*{PARTIAL}*"
+        return sorted(self.points.glob(pattern)) if self.points.is_dir() else []
+
+    def clean_partials(self, h) -> int:
+        """Remove stale temporaries of point ``h`` (call while holding its lock)."""
+        n = 0
+        for p in self.partials(h):
+            shutil.rmtree(p, ignore_errors=True)
+            n += 1
+        return n
+
+    def clean_stale(self) -> int:
+        """Remove the temporaries of all points that nobody holds now."""
+        n = 0
+        for p in self.partials():
+            h = p.name[1:].split(PARTIAL)[0]
+            lock = PointLock(self.lock_path(h))
+            if lock.acquire(blocking=False):
+                try:
+                    n += self.clean_partials(h)
+                finally:
+                    lock.release()
+        return n
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "scan.json"
+
+    def manifest(self) -> dict:
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            return {"version": 1, "keys": [], "scans": {}, "points": []}
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{self.manifest_path}: unreadable ({exc})") from None
+
+    def errors(self) -> dict:
+        out = {}
+        for p in sorted(self.points.glob("*.error.json")) if self.points.is_dir() else []:
+            h = p.name[: -len(".error.json")]
+            if self.is_done(h):
+                continue
+            try:
+                out[h] = json.loads(p.read_text())
+            except (OSError, ValueError):
+                out[h] = {"message": "unreadable error record"}
+        return out
+
+    def record(self, scan: Scan) -> None:
+        """Merge the scan's points and keys into ``scan.json`` (atomically, under a store lock)."""
+        self.points.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".scan.json.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            m = self.manifest()
+            keys = list(m.get("keys", []))
+            keys += [k for k in scan.keys if k not in keys]
+            m["keys"] = keys
+            m.setdefault("scans", {})[scan.name] = {
+                "source": scan.source, "model": scan.model, "fixed": scan.fixed, "keys": scan.keys,
+                "n_points": len(scan.points), "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            index = {p["hash"]: p for p in m.get("points", [])}
+            for pt in scan.points:
+                if pt.hash in index:
+                    index[pt.hash]["params"].update(pt.params)
+                    if scan.name not in index[pt.hash]["scans"]:
+                        index[pt.hash]["scans"].append(scan.name)
+                else:
+                    index[pt.hash] = {"hash": pt.hash, "params": dict(pt.params), "scans": [scan.name]}
+            m["points"] = list(index.values())
+            m["version"] = 1
+            write_text(self.manifest_path, json.dumps(m, indent=1, default=str) + "\n")
+        finally:
+            os.close(fd)
+
+
+class PointLock:
+    """An exclusive ``flock`` on a lock file, released by the kernel if the holder dies."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.fd = None
+
+    def acquire(self, blocking: bool = False) -> bool:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            # The previous holder may have unlinked the file between our open and flock:
+            # then we locked an orphan inode; start again on the current file.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+            self.fd = fd
+            return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            try:
+                self.path.unlink(missing_ok=True)  # while still held: see acquire()
+            finally:
+                os.close(self.fd)
+                self.fd = None
+
+
+def error_record(h, params, exc_type, message, tb="") -> dict:
+    return {"hash": h, "params": params, "type": exc_type, "message": message, "traceback": tb,
+            "host": socket.gethostname(), "pid": os.getpid(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
