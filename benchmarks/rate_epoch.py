@@ -24,8 +24,8 @@ def main():
     ap.add_argument("--hidden", type=int, default=100)
     args = ap.parse_args()
     from spikegate.data import load_mnist
-    from spikegate.gates import make_gate
-    from spikegate.rate import RateClassifier, RateSpec
+    from spikegate.model import make_gate
+    from spikegate.backends.rate import RateClassifier, RateSpec
 
     ds = load_mnist(args.data_dir)
     images = np.vstack([ds.x_train, ds.x_test])

@@ -75,10 +75,10 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true", help="keep the temporary stores")
     args = ap.parse_args(argv)
 
-    from spikegate.cli import _quiet_brian
+    from spikegate.backends.brian import quiet_brian
     from spikegate.scan import load_scan
 
-    _quiet_brian()
+    quiet_brian()
     tmp = Path(tempfile.mkdtemp(prefix="spikegate-scan-bench-"))
     result = {"benchmark": "scan_throughput", "model": "digits (gate lazy)", "n_train": args.n_train,
               "n_test": args.n_test, "epochs": args.epochs, "cpus": os.cpu_count(),

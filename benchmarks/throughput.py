@@ -30,7 +30,7 @@ def main(argv=None):
     import brian2 as b2
     from spikegate.config import resolve
     from spikegate.data import load_mnist
-    from spikegate.network import GatedClassifier
+    from spikegate.backends.spiking import GatedClassifier
 
     b2.prefs.logging.file_log = False
     b2.BrianLogger.log_level_warn()

@@ -7,21 +7,17 @@ variant on the embedded digits (used by the test suite); without it the full MNI
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from spikegate import data as data_mod
+from spikegate.errors import SpikegateError
+from spikegate.files import atomic_path, write_json
 
-from spikegate import data as data_mod  # noqa: E402
-from spikegate.errors import SpikegateError  # noqa: E402
-from spikegate.training import _jsonable  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
@@ -61,20 +57,16 @@ def rate_model(args, layers, gate="always", **sections) -> dict:
 def write_summary(args, name: str, summary: dict) -> Path:
     """``results/<name>[-quick]/summary.json``, written atomically; returns the folder."""
     out = Path(args.results) / (name + ("-quick" if args.quick else ""))
-    out.mkdir(parents=True, exist_ok=True)
     summary = {"experiment": name, "quick": bool(args.quick), "seed": args.seed,
                "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), **summary}
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".summary-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(_jsonable(summary), f, indent=2)
-        f.write("\n")
-    os.replace(tmp, out / "summary.json")
+    write_json(out / "summary.json", summary)
     return out
 
 
 def save_figure(fig, folder: Path, stem: str = "figure") -> None:
     for ext in ("png", "svg"):
-        fig.savefig(folder / f"{stem}.{ext}", dpi=120, bbox_inches="tight")
+        with atomic_path(Path(folder) / f"{stem}.{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight")
 
 
 def pyplot():
@@ -117,44 +109,8 @@ def run_main(main):
     print(f"wall time {time.perf_counter() - t0:.1f} s")
 
 
-def rate_classifier(args, ds: data_mod.Dataset, layers, gate="always", **sections):
-    """A :class:`~spikegate.rate.RateClassifier` for ``ds`` (image rows: training, then test)."""
-    from spikegate.config import resolve
-    from spikegate.training import build_classifier
-
-    cfg = resolve(rate_model(args, layers, gate, **sections))
-    return cfg, build_classifier(cfg, ds)
-
-
-def learn(clf, gate, samples, labels, epochs: int, seed: int) -> dict:
-    """Present ``samples`` (rows of the bank) for ``epochs`` shuffled epochs with mistake memory.
-
-    Returns writes (M0), sum |dw| (M1), gated presentations and the samples that opened the gate.
-    """
-    from spikegate.memory import MistakeMemory
-
-    rng = np.random.default_rng(seed)
-    samples, labels = np.asarray(samples), np.asarray(labels)
-    memory = MistakeMemory(len(samples), gate.tau_mem, gate.theta_mem) if gate.uses_memory else None
-    totals = {"M0": 0, "M1": 0.0, "gated": 0, "presentations": 0, "seconds": 0.0}
-    opened = np.zeros(len(samples), bool)
-    for _ in range(epochs):
-        order = rng.permutation(len(samples))
-        log = clf.present(samples[order], labels[order], memory.gate(order) if memory else None)
-        if memory:
-            memory.update(order, log.mistake)
-        opened[order[log.gate_open]] = True
-        totals["M0"] += int(log.writes.sum())
-        totals["M1"] += float(log.sum_abs_dw.sum())
-        totals["gated"] += int(log.gate_open.sum())
-        totals["presentations"] += len(order)
-        totals["seconds"] += log.wall_seconds
-    totals["opened_samples"] = np.flatnonzero(opened)
-    return totals
-
-
 def accuracy(clf, ds: data_mod.Dataset, classes=None) -> float:
-    """Test accuracy, optionally on the test samples of some classes only."""
+    """Test accuracy of a rate classifier, optionally on the test samples of some classes only."""
     keep = np.ones(len(ds.y_test), bool) if classes is None else np.isin(ds.y_test, classes)
     rows = len(ds.x_train) + np.flatnonzero(keep)
     return float(np.mean(np.argmax(clf.outputs(rows), axis=1) == ds.y_test[keep]))

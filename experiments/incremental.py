@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from _common import (accuracy, claim_line, dataset, learn, parser, pyplot, rate_classifier, run_main, save_figure,
-                     table, write_summary)
+from _common import (accuracy, claim_line, dataset, parser, pyplot, rate_model, run_main, save_figure, table,
+                     write_summary)
+
+from spikegate import train
 
 GATES = ("always", "lazy", "memorized")
 OLD, NEW = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
@@ -34,25 +36,27 @@ def main():
     old = rng.permutation(np.flatnonzero(np.isin(ds.y_train, OLD)))
     pre, fresh = old[: len(old) // 2], old[len(old) // 2:]
     new = np.flatnonzero(np.isin(ds.y_train, NEW))
-    cfg, clf = rate_classifier(args, ds, layers, "always")
-    learn(clf, cfg.gate, pre, ds.y_train[pre], epochs=3 if args.quick else 1, seed=args.seed)
-    pretrained = [clf.weights(k) for k in range(2)]
-    untrained = [w.copy() for w in rate_classifier(args, ds, layers, "always")[1].W]
-    old_before = accuracy(clf, ds, OLD)
+
+    def learn(gate, samples, epochs, start=None):
+        return train(rate_model(args, layers, gate), overrides=[("train.epochs", epochs)], dataset=ds,
+                     samples=samples, initial_weights=start, progress=False)
+
+    pre_res = learn("always", pre, 3 if args.quick else 1)
+    pretrained, untrained = pre_res.final_weights, pre_res.initial_weights
+    old_before = accuracy(pre_res.classifier, ds, OLD)
     print(f"pre-trained on {len(pre)} images of 0-4: old-class test accuracy {old_before:.4f}")
     tasks = {"new classes": (new, pretrained), "new samples": (fresh, pretrained), "from scratch": (fresh, untrained)}
     rows = []
     for task, (samples, start) in tasks.items():
         for gate in GATES:
-            cfg, clf = rate_classifier(args, ds, layers, gate)
-            for k, w in enumerate(start):
-                clf.set_weights(k, w)
-            before = accuracy(clf, ds, OLD)
-            t = learn(clf, cfg.gate, samples, ds.y_train[samples], args.epochs, seed=args.seed + 1)
-            rows.append({"task": task, "gate": gate, "presentations": t["presentations"], "gated": t["gated"],
-                         "M0": t["M0"], "M1": t["M1"], "old_accuracy": accuracy(clf, ds, OLD),
+            res = learn(gate, samples, args.epochs, start)
+            clf, ledger = res.classifier, res.ledger
+            old_after = accuracy(clf, ds, OLD)
+            before = old_before if start is pretrained else _accuracy_of(res.initial_weights, clf, ds, OLD)
+            rows.append({"task": task, "gate": gate, "presentations": ledger.n_presentations, "gated": ledger.n_gated,
+                         "M0": ledger.m0, "M1": ledger.m1, "old_accuracy": old_after,
                          "new_accuracy": accuracy(clf, ds, NEW), "all_accuracy": accuracy(clf, ds),
-                         "forgetting": before - accuracy(clf, ds, OLD)})
+                         "forgetting": before - old_after})
             print(table(rows[-1:], list(rows[-1])), flush=True)
     for r in rows:
         base = next(b for b in rows if b["task"] == r["task"] and b["gate"] == "always")
@@ -84,6 +88,17 @@ def main():
                                f"{saved('from scratch', g):.0f} % from scratch" for g in GATES[1:]),
                      summary["claim_holds"]))
     print(f"summary: {folder / 'summary.json'}")
+
+
+def _accuracy_of(weights, clf, ds, classes) -> float:
+    """Accuracy of ``weights`` (loaded into ``clf`` for the measurement, then restored)."""
+    trained = [clf.weights(k) for k in range(len(weights))]
+    for k, w in enumerate(weights):
+        clf.set_weights(k, w)
+    acc = accuracy(clf, ds, classes)
+    for k, w in enumerate(trained):
+        clf.set_weights(k, w)
+    return acc
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Lazy learning stops at a zero margin, so its output spike counts are small and a short test
 window misreads many images. This script takes finished run directories (e.g. those of
-``experiments/gate_savings.py``) and measures their test accuracy again with the
+``spikegate scan experiments/gate_savings_*.toml``) and measures their test accuracy again with the
 presentation window set to ``--window`` (same weights, fresh spike trains).
 
 Usage: python experiments/readout_window.py RUN_DIR [RUN_DIR ...] --window "800 ms" [--n-test 10000]
@@ -16,9 +16,8 @@ import numpy as np
 
 from _common import SHARED_MNIST, run_main
 
-from spikegate.cli import _quiet_brian
-from spikegate.config import resolve
-from spikegate.training import build_classifier, load_dataset, read_run_dir
+from spikegate.backends.brian import quiet_brian
+from spikegate.training import load_run, simulation
 
 
 def main():
@@ -28,18 +27,15 @@ def main():
     ap.add_argument("--n-test", type=int)
     ap.add_argument("--data-dir", default=str(SHARED_MNIST))
     args = ap.parse_args()
-    _quiet_brian()
+    quiet_brian()
     for run_dir in map(Path, args.run_dirs):
-        _, metrics, weights = read_run_dir(run_dir)
-        overrides = [("network.t_stim", args.window), ("data.dir", args.data_dir), ("data.n_train", 10)]
+        overrides = [("network.t_stim", args.window), ("data.n_train", 10)]
         if args.n_test:
             overrides.append(("data.n_test", args.n_test))
-        cfg = resolve(run_dir / "config.toml", overrides)
-        ds = load_dataset(cfg)
-        clf = build_classifier(cfg, ds, seed_offset=7)
-        for k in range(cfg.spec.n_projections):
-            clf.set_weights(k, weights[f"w{k}"])
-        log = clf.present(np.arange(10, 10 + len(ds.x_test)), ds.y_test, learn=False)
+        cfg, ds, clf, _, rec = load_run(run_dir, args.data_dir, overrides=overrides)
+        metrics = rec.metrics
+        with simulation(cfg):
+            log = clf.present(np.arange(10, 10 + len(ds.x_test)), ds.y_test, learn=False)
         print(f"{run_dir}: gate {metrics['gate']}, test accuracy {log.accuracy:.4f} over a {args.window} window "
               f"({len(ds.x_test)} images; recorded at training: {metrics['test_accuracy']:.4f})", flush=True)
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from _common import (accuracy, claim_line, dataset, learn, parser, pyplot, rate_classifier, run_main, save_figure,
-                     table, write_summary)
+from _common import (accuracy, claim_line, dataset, parser, pyplot, rate_model, run_main, save_figure, table,
+                     write_summary)
+
+from spikegate import train
 
 GATES = ("always", "lazy", "memorized")
 
@@ -30,23 +32,27 @@ def main():
     stream = np.random.default_rng(args.seed).permutation(len(ds.x_train))
     rows = []
     buffers = {}
+
+    def learn(gate, samples, epochs, start=None):
+        return train(rate_model(args, layers, gate), overrides=[("train.epochs", epochs)], dataset=ds,
+                     samples=samples, initial_weights=start, progress=False)
+
     for gate in GATES + ("random buffer (control)",):
         control = gate.startswith("random")
-        cfg, clf = rate_classifier(args, ds, layers, "always" if control else gate)
         if control:
             size = len(buffers["lazy"])
             buffer = np.random.default_rng(args.seed + 5).choice(stream, size=size, replace=False)
-            online = {"M0": 0, "M1": 0.0, "gated": 0}
-            online_acc = float("nan")
+            m0_online, online_acc, start = 0, float("nan"), None
         else:
-            online = learn(clf, cfg.gate, stream, ds.y_train[stream], epochs=1, seed=args.seed)
-            buffer = stream[online["opened_samples"]]   # each sample is presented once: opened == stored
-            online_acc = accuracy(clf, ds)
+            online = learn(gate, stream, 1)
+            ledger = online.ledger
+            buffer = ledger.samples[ledger.gate_open]   # each sample is presented once: opened == stored
+            m0_online, online_acc, start = ledger.m0, accuracy(online.classifier, ds), online.final_weights
         buffers[gate] = buffer
-        replay = learn(clf, cfg.gate, buffer, ds.y_train[buffer], epochs=args.replay_epochs, seed=args.seed + 2)
+        replay = learn("always" if control else gate, buffer, args.replay_epochs, start)
         rows.append({"gate": gate, "buffer_size": len(buffer), "buffer_fraction": len(buffer) / len(stream),
-                     "online_accuracy": online_acc, "final_accuracy": accuracy(clf, ds),
-                     "M0_online": online["M0"], "M0_replay": replay["M0"], "M0_total": online["M0"] + replay["M0"]})
+                     "online_accuracy": online_acc, "final_accuracy": accuracy(replay.classifier, ds),
+                     "M0_online": m0_online, "M0_replay": replay.ledger.m0, "M0_total": m0_online + replay.ledger.m0})
         print(table(rows[-1:], list(rows[-1])), flush=True)
     base = rows[0]
     for r in rows:

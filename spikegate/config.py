@@ -83,6 +83,11 @@ class RunConfig:
     def section(self, name) -> dict:
         return self.values[name]
 
+    @property
+    def test_spec(self) -> NetworkSpec | None:
+        """Spiking: the network of test presentations (window ``network.t_test``, else ``t_stim``)."""
+        return self.spec.test_network() if self.backend == "spiking" else None
+
     def to_toml(self) -> str:
         import tomli_w
 

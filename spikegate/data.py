@@ -16,7 +16,6 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .files import atomic_path
 from .model.specs import DATA_SOURCES as SOURCES
 
 #: SHA-256 of the decompressed canonical MNIST files.
@@ -157,11 +157,9 @@ def _download(directory: Path, name: str) -> Path:
         if hashlib.sha256(gzip.decompress(payload)).hexdigest() != MNIST_SHA256[name]:
             errors.append(f"{url}: checksum mismatch")
             continue
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
         target = directory / f"{name}.gz"
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(payload)
         return target
     raise DataError(
         f"MNIST file {name}.gz is not in {directory} and could not be downloaded ({'; '.join(errors)}); "

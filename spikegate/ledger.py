@@ -26,7 +26,7 @@ _FIELDS = ("gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha", "trace_updat
 
 @dataclass
 class PresentationLog:
-    """What happened in each presentation of one call of ``present`` (spiking or rate backend).
+    r"""What happened in each presentation of one call of ``present`` (spiking or rate backend).
 
     Arrays have one entry per presentation (per projection: shape ``(n, n_projections)``).
     ``transient_writes`` and ``maintenance`` are the synaptic-caching terms (rate backend;

@@ -23,7 +23,7 @@ from .config import RunConfig, resolve
 from .errors import ConfigError, DataError
 from .ledger import EnergyLedger
 from .model import MistakeMemory
-from .rundir import CONFIG, WEIGHTS, read_run, write_run
+from .rundir import read_run, write_run
 
 
 @dataclass
@@ -257,7 +257,7 @@ def load_run(run_dir, data_dir=None, seed_offset: int = 7, overrides=()):
     the weights out over a longer window). Spike trains are drawn with the run's seed plus
     ``seed_offset``, so they differ from those of training.
     """
-    rec = read_run(run_dir, (CONFIG, "metrics.json", WEIGHTS))
+    rec = read_run(run_dir)
     overrides = list(overrides) + ([("data.dir", str(data_dir))] if data_dir else [])
     cfg = resolve(rec.config, overrides, unread_gate_keys="drop")
     ds = load_dataset(cfg)

@@ -5,6 +5,7 @@ import pytest
 
 from spikegate.cli import main
 from spikegate.config import resolve
+from spikegate.errors import ConfigError
 
 from conftest import ROOT, tiny_dataset
 
@@ -103,3 +104,30 @@ def test_overrides_are_typed_and_resolved():
     import tomllib
     again = resolve(tomllib.loads(cfg.to_toml()))
     assert again.spec == cfg.spec and again.gate == cfg.gate and hash(again.spec) == hash(cfg.spec)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gate", "lazy", "--set", "gate.kappa=3"], "gate.kappa = 3: not read by gate 'lazy'"),
+    (["--gate", "trace", "--set", "gate.kappa=3"], "gate.kappa = 3: not read by gate 'trace' (it reads tau_mem, theta_mem)"),
+    (["--gate", "margin", "--set", "gate.tau_mem=3"], "gate.tau_mem = 3: not read by gate 'margin' (it reads kappa)"),
+])
+def test_a_gate_key_the_gate_does_not_read_is_one_line_exit_2(args, message, tmp_path, capsys):
+    code, err, out = run_cli(["train", DIGITS] + args, tmp_path, capsys)
+    assert code == 2 and err.startswith("spikegate: error: ") and message in err and "\n" not in err, err
+    assert not out.exists()
+
+
+def test_gate_keys_of_the_model_file_follow_its_gate(tmp_path):
+    import tomllib
+
+    model = tomllib.loads((ROOT / "models" / "digits.toml").read_text())
+    model["gate"] = {"name": "trace", "tau_mem": 3}
+    assert resolve(model).gate.tau_mem == 3.0                       # read by the file's gate: valid
+    assert resolve(model, gate="lazy").section("gate") == {"name": "lazy"}   # another gate: dropped
+    assert resolve(model, gate="margin", overrides=["gate.kappa=4"]).gate.kappa == 4
+    model["gate"] = {"name": "lazy", "tau_mem": 3}
+    with pytest.raises(ConfigError, match=r"^gate.tau_mem = 3: not read by gate 'lazy'"):
+        resolve(model)                                              # the file contradicts itself
+    # equal gates resolve to equal configs, whatever keys they did not read
+    assert resolve(model, gate="lazy", overrides=[("gate.tau_mem", 5)], unread_gate_keys="drop").to_toml() == \
+        resolve(model | {"gate": {"name": "lazy"}}).to_toml()

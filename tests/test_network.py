@@ -61,6 +61,22 @@ def test_always_gate_opens_on_correct(blank_classifier):
     assert decide(blank_classifier, [5, 2, 1], 0, always=True) == (False, True)
 
 
+def test_in_graph_decision_is_the_shared_gate_decision(blank_classifier):
+    """The generated code decides exactly as spikegate.model.gate_decision (which the rate backend calls)."""
+    from spikegate.model import gate_decision, margins
+
+    rng = np.random.default_rng(3)
+    seen = set()
+    for _ in range(30):
+        counts, label, kappa = rng.integers(0, 5, size=3), int(rng.integers(0, 3)), int(rng.integers(1, 4))
+        gate = Margin(kappa) if kappa > 1 else Lazy()
+        mistake, opened = gate_decision(margins(counts[None, :].astype(float), np.array([label])), [False], gate)
+        expected = (bool(mistake[0]), bool(opened[0]))
+        assert decide(blank_classifier, counts, label, kappa) == expected, (counts, label, kappa)
+        seen.add(expected)
+    assert seen == {(True, True), (False, True), (False, False)}  # every outcome was compared
+
+
 def test_ledger_equals_independent_weight_diff_per_presentation():
     """Per presentation and projection: writes == count(W_after != W_before), sums == sum |diff|."""
     prefs.codegen.target = "cython"
@@ -205,7 +221,7 @@ def test_spec_errors(kwargs, message):
 
 def test_test_window_network_reads_the_trained_weights_over_t_test():
     from spikegate.config import resolve
-    from spikegate.training import build_classifier, build_test_classifier, present_test_set
+    from spikegate.backends import build as build_classifier, build_tester as build_test_classifier, present_test_set
 
     ds = tiny_dataset()
     cfg = resolve(TINY_MODEL, ["network.t_test='90 ms'"])

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from spikegate.errors import ConfigError, ParameterError
-from spikegate.gates import make_gate
-from spikegate.rate import (RateClassifier, RateSpec, Restriction, SynapticCaching, margins, path_subset_masks,
+from spikegate.model import make_gate
+from spikegate.backends.rate import (RateClassifier, RateSpec, Restriction, SynapticCaching, margins, path_subset_masks,
                             random_masks_like, top_fraction_mask)
 
 from conftest import tiny_dataset

@@ -75,17 +75,21 @@ def test_points_resolved_hashed_and_stable(tiny):
                           "rule.tau_e": {"low": 50, "high": 150, "n": 2, "unit": "ms"}},
                "zip": [{"rule.eta": ["1 Hz", "2 Hz"], "rule.eta_hidden": ["0.5 Hz", "1 Hz"]}]}
     scan = load_scan(write_scan(tiny / "s.toml", content))
-    assert len(scan.points) == 2 * 3 * 3 * 2 * 2 == 72
+    # gate.tau_mem applies to the trace gate only: always and lazy points are trained once per
+    # combination of the other axes, not once per tau_mem value (issue 10)
+    assert len(scan.points) == 2 * (1 + 1 + 3) * 2 * 2 == 40 and scan.duplicates == 72 - 40
     assert scan.keys == ["gate.name", "gate.tau_mem", "rule.tau_e", "rule.eta", "rule.eta_hidden", "seed"]
     hashes = [p.hash for p in scan.points]
-    assert len(set(hashes)) == 72
+    assert len(set(hashes)) == 40
     for p in scan.points:
         assert p.hash == hashlib.sha256(p.config_toml.encode()).hexdigest()[:16]
+        assert ("gate.tau_mem" in p.params) == (p.params["gate.name"] == "trace")
+        assert ("tau_mem" in p.config_toml) == (p.params["gate.name"] == "trace")
     # seeds are the outermost axis; zipped keys step together
-    assert [p.params["seed"] for p in scan.points[:36]] == [1] * 36
+    assert [p.params["seed"] for p in scan.points[:20]] == [1] * 20
     assert {(p.params["rule.eta"], p.params["rule.eta_hidden"]) for p in scan.points} == {("1 Hz", "0.5 Hz"),
                                                                                         ("2 Hz", "1 Hz")}
-    taus = sorted({p.params["gate.tau_mem"] for p in scan.points})
+    taus = sorted({p.params["gate.tau_mem"] for p in scan.points if "gate.tau_mem" in p.params})
     assert len(taus) == 3 and 1 <= taus[0] < taus[-1] <= 100
     tau_e = sorted({p.params["rule.tau_e"] for p in scan.points})
     assert len(tau_e) == 2 and all(t.endswith(" ms") and 50 <= float(t.split()[0]) <= 150 for t in tau_e)
@@ -94,6 +98,30 @@ def test_points_resolved_hashed_and_stable(tiny):
     again = load_scan(tiny / "s.toml")
     assert [p.hash for p in again.points] == hashes and [p.params for p in again.points] == [p.params for p in
                                                                                              scan.points]
+
+
+def test_gate_parameters_apply_where_read_and_each_point_trains_once(tiny, tmp_path, capsys):
+    scan = write_scan(tiny / "cross.toml", {"model": "tiny.toml", "seeds": [1],
+                                            "grid": {"gate.name": ["lazy", "trace"], "gate.tau_mem": [2, 5]}})
+    points = load_scan(scan).points
+    assert sorted(p.label() for p in points) == ["gate.name=lazy seed=1", "gate.name=trace gate.tau_mem=2 seed=1",
+                                                 "gate.name=trace gate.tau_mem=5 seed=1"]
+    store = tmp_path / "store"
+    code, out, err = run_cli(["scan", str(scan), "--store", str(store), "--workers", "1", "--no-progress"], capsys)
+    assert code == 0, err
+    assert "3 points: 0 already finished, 3 trained, 0 failed" in out
+    code, out, err = run_cli(["collect", str(store), "-o", str(tmp_path / "rows.csv")], capsys)
+    assert code == 0 and "3 finished points" in out
+    rows = read_csv(tmp_path / "rows.csv")
+    assert sorted((r["gate.name"], r["gate.tau_mem"]) for r in rows) == [("lazy", None), ("trace", 2), ("trace", 5)]
+
+
+def test_a_gate_parameter_no_gate_reads_is_an_error(tiny, tmp_path, capsys):
+    scan = write_scan(tmp_path / "unread.toml", {"model": str(tiny / "tiny.toml"),
+                                                 "grid": {"gate.name": ["lazy", "trace"], "gate.kappa": [2, 3]}})
+    code, out, err = run_cli(["scan", str(scan), "--store", str(tmp_path / "s"), "--no-progress"], capsys)
+    assert code == 2 and "gate.kappa: not read by any gate of the scan (lazy, trace)" in err, err
+    assert not (tmp_path / "s").exists()
 
 
 BAD = [

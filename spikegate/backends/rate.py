@@ -53,6 +53,7 @@ from threadpoolctl import threadpool_limits
 from ..errors import ParameterError
 from ..ledger import PresentationLog
 from ..model import Gate, RateSpec, Restriction, SynapticCaching, gate_decision
+from ..model.gates import margins
 from . import rate_schedule
 
 
@@ -74,15 +75,6 @@ def activation_slope(h: np.ndarray, a: np.ndarray, kind: str, slope: float) -> n
 def softmax(h: np.ndarray) -> np.ndarray:
     z = np.exp(h - h.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
-
-
-def margins(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    r""":math:`y_\mathrm{label} - \max_{j \ne \mathrm{label}} y_j` per row (a mistake unless > 0; NaN, from diverged weights, is one)."""
-    rows = np.arange(len(labels))
-    own = outputs[rows, labels]
-    rivals = outputs.copy()
-    rivals[rows, labels] = -np.inf
-    return own - rivals.max(axis=1)
 
 
 def top_fraction_mask(dw: np.ndarray, fraction: float, per: str = "layer", plastic: np.ndarray | None = None,
@@ -313,6 +305,10 @@ class RateClassifier:
         samples = np.asarray(samples)
         return np.concatenate([self._forward(self.images[samples[i:i + 2048]])[2]
                                for i in range(0, len(samples), 2048)] or [np.zeros((0, self.spec.n_out))])
+
+    def _open(self, margin, mistake, memgate) -> np.ndarray:
+        """Gate openings for given margins (``mistake`` is implied by them)."""
+        return gate_decision(margin, memgate, self.gate, self.spec.margin_scale)[1]
 
     def decide(self, y: np.ndarray, labels, memgate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Margins, mistakes and gate openings of outputs ``y`` (:func:`~spikegate.model.gate_decision`)."""

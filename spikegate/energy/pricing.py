@@ -133,7 +133,9 @@ def figure_energy(value: float, unit: str, where: str = "unit") -> tuple[Quantit
         return atp_energy(value), per_bit
     if base not in ENERGY_UNITS:
         raise ParameterError(f"{where} = {unit!r}: unknown unit; allowed units: {_UNITS_TEXT}", where)
-    return value * UNITS[base], per_bit
+    scale = float(UNITS[base] / joule)
+    # divide by an exact power of ten: 10 fJ is 1e-14 J, not 10 * 1e-15 = 1.0000000000000002e-14 J
+    return (value / round(1 / scale) if scale < 1 else value * scale) * joule, per_bit
 
 
 def check_energy(where, value):

@@ -4,7 +4,7 @@ The backends (:mod:`spikegate.backends`) build simulator objects from them.
 """
 from .declaration import Declaration, declaration, default
 from .gates import (GATE_NAMES, GATES, Always, Gate, Lazy, Margin, Memorized, Trace, gate_decision, make_gate,
-                    margin_threshold)
+                    margin_threshold, margins)
 from .memory import MistakeMemory, memory_decay, memory_gate, memory_update
 from .neuron import LIF, PoissonInput
 from .plasticity import ERNSignal, ThreeFactorRule
@@ -13,7 +13,7 @@ from .specs import DataSpec, NetworkSpec, RateSpec, Restriction, SynapticCaching
 __all__ = [
     "Declaration", "declaration", "default",
     "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "GATES", "GATE_NAMES", "make_gate",
-    "gate_decision", "margin_threshold",
+    "gate_decision", "margin_threshold", "margins",
     "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
     "LIF", "PoissonInput", "ThreeFactorRule", "ERNSignal",
     "NetworkSpec", "RateSpec", "Restriction", "SynapticCaching", "DataSpec", "TrainingSpec",

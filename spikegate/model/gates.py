@@ -136,6 +136,15 @@ def make_gate(name: str, **params) -> Gate:
 
 
 # --------------------------------------------------------------------------- the decision
+def margins(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    r""":math:`y_\mathrm{label} - \max_{j \ne \mathrm{label}} y_j` per row (a mistake unless > 0; NaN, from diverged weights, is one)."""
+    rows = np.arange(len(labels))
+    own = outputs[rows, labels]
+    rivals = outputs.copy()
+    rivals[rows, labels] = -np.inf
+    return own - rivals.max(axis=1)
+
+
 def margin_threshold(gate: Gate, unit: float = 1.0) -> float:
     """The gate opens while the margin is at most this: :math:`(\\kappa - 1)\\,u`."""
     return (gate.kappa - 1) * unit

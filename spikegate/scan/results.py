@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import math
 import re
+from pathlib import Path
 
 from ..errors import DataError
-from ..files import write_csv
+from ..files import atomic_path
 from ..rundir import CONFIG, METRICS, read_run
 from .store import Store
 
@@ -164,7 +165,8 @@ def plot_axis(rows, x, y, hue="gate.name", where=None, ax=None, out=None, logx=N
         ax.set_title(title)
     ax.grid(alpha=0.3)
     if out is not None:
-        fig.savefig(out, dpi=120)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, dpi=120, format=Path(out).suffix.lstrip(".") or "png")
     return fig
 
 
@@ -205,5 +207,6 @@ def plot_heatmap(rows, x, y, z, where=None, ax=None, out=None, title=None):
     if title:
         ax.set_title(title)
     if out is not None:
-        fig.savefig(out, dpi=120)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, dpi=120, format=Path(out).suffix.lstrip(".") or "png")
     return fig

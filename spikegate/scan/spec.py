@@ -188,8 +188,32 @@ def _parse(raw: dict, base, default_name, check_data, source) -> Scan:
     fixed = _flatten(raw.get("set", {}))
     for k in fixed:
         _check_config_key(k, f"[set] {k}")
+    axes = _axes(raw, random_seed)
+    seeds = raw.get("seeds")
+    if seeds is not None:
+        seeds = _axis_list(seeds, "seeds")
+        for s in seeds:
+            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+                raise ConfigError(f"seeds: {s!r} is not an integer >= 0")
+    keys = [k for ks, _ in axes for k in ks]
+    if seeds is not None:
+        keys.append("seed")
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ConfigError(f"{dup[0]!r} is swept twice; give each key in one axis only")
+    both = [k for k in keys if k in fixed]
+    if both:
+        raise ConfigError(f"{both[0]!r} is both fixed ([set]) and swept; remove one")
+    points, duplicates = _points(model, fixed, axes, seeds)
+    if check_data:
+        _check_data(points)
+    return Scan(name=name, model=model, fixed=fixed, keys=keys, points=[p for p, _ in points],
+                source=source, duplicates=duplicates)
 
-    axes = []  # (keys, list of value tuples)
+
+def _axes(raw: dict, random_seed: int) -> list:
+    """The swept axes of [grid], [random] and [zip]: ``(keys, list of value tuples)`` each."""
+    axes = []
     for k, vals in _flatten(raw.get("grid", {})).items():
         _check_config_key(k, f"[grid] {k}")
         axes.append(((k,), [(v,) for v in _axis_list(vals, f"[grid] {k}")]))
@@ -201,7 +225,7 @@ def _parse(raw: dict, base, default_name, check_data, source) -> Scan:
     zips = [zips] if isinstance(zips, dict) else zips
     if not isinstance(zips, list) or not all(isinstance(z, dict) for z in zips):
         raise ConfigError("zip: expected a table [zip] or tables [[zip]] of equal-length lists")
-    for g, group in enumerate(zips):
+    for group in zips:
         flat = _flatten(group)
         if not flat:
             raise ConfigError("[zip]: empty group; give at least one key = [values]")
@@ -220,25 +244,17 @@ def _parse(raw: dict, base, default_name, check_data, source) -> Scan:
         if len(set(map(repr, rows))) != len(rows):
             raise ConfigError(f"[zip] {', '.join(lists)}: a combination is listed twice")
         axes.append((tuple(lists), rows))
+    return axes
 
-    seeds = raw.get("seeds")
-    if seeds is not None:
-        seeds = _axis_list(seeds, "seeds")
-        for s in seeds:
-            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-                raise ConfigError(f"seeds: {s!r} is not an integer >= 0")
-    keys = [k for ks, _ in axes for k in ks]
-    if seeds is not None:
-        keys.append("seed")
-    dup = sorted({k for k in keys if keys.count(k) > 1})
-    if dup:
-        raise ConfigError(f"{dup[0]!r} is swept twice; give each key in one axis only")
-    both = [k for k in keys if k in fixed]
-    if both:
-        raise ConfigError(f"{both[0]!r} is both fixed ([set]) and swept; remove one")
 
+def _points(model: str, fixed: dict, axes: list, seeds) -> tuple[list, int]:
+    """Every distinct resolved configuration of the grid, with its config, and the number of repeats.
+
+    A gate parameter applies to the points whose gate reads it (scans cross gates with gate
+    parameters); it is dropped from the others, which then resolve to one point each.
+    """
     points, seen, duplicates = [], set(), 0
-    gate_keys = {k for k in list(fixed) + keys if _is_gate_parameter(k)}
+    gate_keys = {k for k in list(fixed) + [k for ks, _ in axes for k in ks] if _is_gate_parameter(k)}
     applied = set()
     seed_axis = [(s,) for s in seeds] if seeds is not None else [()]
     for seed_vals in seed_axis:  # seeds outermost: the first seed covers the whole grid first
@@ -249,7 +265,6 @@ def _parse(raw: dict, base, default_name, check_data, source) -> Scan:
             if seed_vals:
                 params["seed"] = seed_vals[0]
             try:
-                # a gate parameter applies to the points whose gate reads it (scans cross gates)
                 cfg = resolve(model, list(fixed.items()) + list(params.items()), unread_gate_keys="drop")
             except SpikegateError as exc:
                 label = ", ".join(f"{k}={v!r}" for k, v in params.items())
@@ -268,10 +283,7 @@ def _parse(raw: dict, base, default_name, check_data, source) -> Scan:
     if unused:
         gates = sorted({cfg.gate.name.split("(")[0] for _, cfg in points})
         raise ConfigError(f"{unused[0]}: not read by any gate of the scan ({', '.join(gates)}); remove it")
-    if check_data:
-        _check_data(points)
-    return Scan(name=name, model=model, fixed=fixed, keys=keys, points=[p for p, _ in points],
-                source=source, duplicates=duplicates)
+    return points, duplicates
 
 
 def _check_data(points) -> None:
