@@ -5,7 +5,8 @@ The package, one room per concept:
 * :mod:`spikegate.model`: declarations (frozen, validated, hashable): :class:`LIF`,
   :class:`PoissonInput`, :class:`ThreeFactorRule`, :class:`ERNSignal`, :class:`NetworkSpec`,
   :class:`RateSpec`, :class:`Restriction`, :class:`SynapticCaching`, the gates
-  :class:`Always`, :class:`Lazy`, :class:`Memorized`, :class:`Trace`, :class:`Margin`, and
+  :class:`Always`, :class:`Lazy`, :class:`Memorized`, :class:`Trace`, :class:`Margin`,
+  :class:`ERN` (the graded error-related negativity), and
   the mistake memory :class:`MistakeMemory`;
 * :mod:`spikegate.backends`: what builds and runs them: :class:`GatedClassifier` (Brian2)
   and :class:`RateClassifier` (numpy);
@@ -16,7 +17,7 @@ The package, one room per concept:
 * :mod:`spikegate.scan`: resumable parameter scans; :mod:`spikegate.cli`: the command line.
 """
 from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError
-from .model import (LIF, Always, ERNSignal, Gate, Lazy, Margin, Memorized, MistakeMemory, NetworkSpec,
+from .model import (ERN, LIF, Always, ERNSignal, Gate, Lazy, Margin, Memorized, MistakeMemory, NetworkSpec,
                     PoissonInput, RateSpec, Restriction, SynapticCaching, ThreeFactorRule, Trace, gate_decision,
                     make_gate, memory_decay, memory_gate, memory_update)
 from .ledger import EnergyLedger, PresentationLog
@@ -31,7 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SpikegateError", "ParameterError", "ConfigError", "DataError", "EnergyError",
-    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "make_gate", "gate_decision",
+    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERN", "make_gate", "gate_decision",
     "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
     "ERNSignal", "integrate_ern_update",
     "LIF", "PoissonInput", "ThreeFactorRule", "NetworkSpec", "GatedClassifier", "PresentationLog",

@@ -18,7 +18,9 @@ from .tables import text_table
 
 def format_summary(metrics: dict) -> str:
     rows = [
-        ("test accuracy", f"{metrics['test_accuracy']:.4f}"),
+        ("test accuracy (ties are errors)", f"{metrics['test_accuracy']:.4f}"),
+        ("test accuracy, ties broken at random", f"{metrics['test_accuracy_random_ties']:.4f}"),
+        ("test ties", f"{metrics['test_ties']} ({metrics['test_tie_fraction']:.1%})"),
         ("train accuracy (last epoch, online)", f"{metrics['train_accuracy']:.4f}"),
         ("presentations", metrics["n_presentations"]),
         ("gated presentations", f"{metrics['n_gated_presentations']} "
@@ -168,7 +170,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model specification (TOML)")
     p.set_defaults(handler=cmd_train)
     p.add_argument("model", help="model file, e.g. models/digits.toml")
-    p.add_argument("--gate", help="gate: always, lazy, memorized, trace, margin")
+    p.add_argument("--gate", help="gate: always, lazy, memorized, trace, margin, ern")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a dotted config key, e.g. data.n_train=1000 (repeatable)")
     p.add_argument("--out", help="run directory to create (default runs/<model>-<gate>-<time>)")

@@ -206,11 +206,18 @@ def _unread_message(key, value, cls) -> str:
 
 
 def _declare(cls, section: dict, origin: dict, **parts):
-    """``cls(**section, **parts)``, its errors restated in terms of the config keys in ``origin``."""
+    """``cls(**section, **parts)``, its errors restated in terms of config keys.
+
+    ``origin`` maps the declaration's fields to the keys they came from; errors of the
+    parts (``NetworkSpec`` checks its ``ern`` against its timing) name the parts' sections.
+    """
+    origins = {f"{cls.__name__}.{field}": key for field, key in origin.items()}
+    for section_name, part in parts.items():
+        origins.update({f"{type(part).__name__}.{f}": f"{section_name}.{f}" for f in part.field_names()})
     try:
         return cls(**section, **parts)
     except ParameterError as exc:
-        key = origin.get(exc.field)
+        key = origins.get((exc.where or "").split("[", 1)[0])
         raise ConfigError(exc.restated(key) if key else str(exc)) from None
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 _FIELDS = ("gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha", "trace_updates", "mistake", "samples",
-           "transient_writes", "maintenance")
+           "transient_writes", "maintenance", "drive")
+#: Fields that ledgers written by older versions may lack (zeros when loaded).
+_LATER_FIELDS = ("transient_writes", "maintenance", "drive")
 
 
 @dataclass
@@ -31,7 +33,9 @@ class PresentationLog:
     Arrays have one entry per presentation (per projection: shape ``(n, n_projections)``).
     ``transient_writes`` and ``maintenance`` are the synaptic-caching terms (rate backend;
     zeros otherwise): changes of the cheap transient weight component, and the maintenance
-    cost :math:`c \sum |w_\mathrm{transient}|` paid after the presentation.
+    cost :math:`c \sum |w_\mathrm{transient}|` paid after the presentation. ``drive`` is
+    the ERN drive :math:`D` of each presentation (:func:`spikegate.model.gate_decision`:
+    the amplitude that scales an open presentation's write).
     """
 
     samples: np.ndarray
@@ -46,12 +50,15 @@ class PresentationLog:
     wall_seconds: float = 0.0
     transient_writes: np.ndarray | None = None
     maintenance: np.ndarray | None = None
+    drive: np.ndarray | None = None
 
     def __post_init__(self):
         if self.transient_writes is None:
             self.transient_writes = np.zeros_like(self.writes)
         if self.maintenance is None:
             self.maintenance = np.zeros(self.writes.shape)
+        if self.drive is None:
+            self.drive = self.gate_open.astype(float)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -60,7 +67,38 @@ class PresentationLog:
 
     @property
     def accuracy(self) -> float:
+        """Fraction decided correctly; a tie at the maximum (silence included) is a mistake."""
         return float(1.0 - self.mistake.mean()) if len(self.mistake) else float("nan")
+
+    @property
+    def ties(self) -> np.ndarray:
+        """Whether several outputs share the maximum (all-silent outputs included)."""
+        return tie_counts(self.counts) > 1
+
+    @property
+    def accuracy_random_ties(self) -> float:
+        """Expected accuracy if a tie were broken at random: a tie of k outputs that includes
+        the label counts 1/k (a fair coin instead of a mistake)."""
+        if not len(self.mistake):
+            return float("nan")
+        return float(np.mean(credit_random_ties(self.counts, self.labels)))
+
+
+def tie_counts(outputs: np.ndarray) -> np.ndarray:
+    """Number of outputs at the maximum, per row (NaN rows: every output)."""
+    outputs = np.asarray(outputs, dtype=float)
+    top = np.nanmax(np.where(np.isnan(outputs), -np.inf, outputs), axis=1, keepdims=True)
+    return np.where(np.isnan(outputs).any(axis=1), outputs.shape[1], (outputs == top).sum(axis=1))
+
+
+def credit_random_ties(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row: 1 if the label alone has the maximum, 1/k if it shares it with k - 1 others, else 0."""
+    outputs = np.asarray(outputs, dtype=float)
+    k = tie_counts(outputs)
+    rows = np.arange(len(labels))
+    top = np.nanmax(np.where(np.isnan(outputs), -np.inf, outputs), axis=1)
+    at_top = (outputs[rows, labels] == top) & ~np.isnan(outputs).any(axis=1)
+    return np.where(at_top, 1.0 / k, np.where(np.isnan(outputs).any(axis=1), 1.0 / outputs.shape[1], 0.0))
 
 
 class EnergyLedger:
@@ -90,6 +128,7 @@ class EnergyLedger:
         self.trace_updates = np.zeros((0, P), dtype=np.int64)
         self.transient_writes = np.zeros((0, P), dtype=np.int64)
         self.maintenance = np.zeros((0, P))
+        self.drive = np.zeros(0)
 
     def record(self, log) -> None:
         """Append the presentations of a :class:`PresentationLog`."""
@@ -172,8 +211,9 @@ class EnergyLedger:
             ledger = cls(projections, float(f["alpha"]),
                          [f[f"initial_weights_{p}"] for p in range(len(projections))])
             for name in _FIELDS:
-                if name in f.files:  # ledgers written before synaptic caching lack its two terms
+                if name in f.files:
                     setattr(ledger, name, f[name])
-                elif name in ("transient_writes", "maintenance"):
-                    setattr(ledger, name, np.zeros_like(f["writes"], dtype=getattr(ledger, name).dtype))
+                elif name in _LATER_FIELDS:
+                    like = f["gate_open"] if name == "drive" else f["writes"]
+                    setattr(ledger, name, np.zeros_like(like, dtype=getattr(ledger, name).dtype))
         return ledger

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from brian2 import second
 
 from . import data as data_mod
 from .backends import Classifier, build, build_tester, present_test_set
@@ -198,6 +199,7 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
                     bar.describe(f"epoch {epoch}/{tc.epochs} test")
                     test_log = present_test_set(clf, tester, test_idx, ds.y_test, bar.advance)
                     point["test_accuracy"] = test_log.accuracy
+                    point["test_accuracy_random_ties"] = test_log.accuracy_random_ties
                     point["test_seconds"] = test_log.wall_seconds
                 curves.append(point)
                 if tc.target_accuracy and reached is None and point.get("test_accuracy", 0.0) >= tc.target_accuracy:
@@ -228,6 +230,9 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
         "n_test": n_test,
         "epochs": cfg.training.epochs,
         "test_accuracy": test_log.accuracy,
+        "test_ties": int(test_log.ties.sum()),
+        "test_tie_fraction": float(test_log.ties.mean()),
+        "test_accuracy_random_ties": test_log.accuracy_random_ties,
         "train_accuracy": float(1.0 - last_epoch.mean()),
         **ledger.summary(final),
         "diverged": not all(np.isfinite(w).all() for w in final),
@@ -235,6 +240,7 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
         "train_seconds": train_seconds,
         "presentations_per_second": (ledger.n_presentations + len(curves) * n_test) / wall,
         "target": cfg.training.target if cfg.backend == "spiking" else "numpy",
+        **_time_budget(cfg, ledger.n_presentations, len(curves) * n_test),
         "curves": curves,
     }
     target = cfg.training.target_accuracy
@@ -247,6 +253,18 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
             "train_seconds_to_target": reached["cumulative_train_seconds"] if reached else None,
         })
     return metrics
+
+
+def _time_budget(cfg: RunConfig, n_train_presentations: int, n_test_presentations: int) -> dict:
+    """Spiking: the biological time the presentations stand for; a training presentation is its
+    stimulus window plus the post-decision interval of the ERN (simulated or in closed form)."""
+    if cfg.backend != "spiking":
+        return {}
+    spec = cfg.spec
+    per_train = float(spec.presentation_time / second)
+    per_test = float(spec.test_network().t_stim / second)
+    return {"ern_integration": spec.ern.integration, "presentation_seconds": per_train,
+            "simulated_seconds": n_train_presentations * per_train + n_test_presentations * per_test}
 
 
 def load_run(run_dir, data_dir=None, seed_offset: int = 7, overrides=()):

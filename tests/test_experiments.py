@@ -83,3 +83,28 @@ def test_replay_buffer_stores_only_gated_samples(tmp_path):
     assert rows["lazy"]["buffer_size"] < s["stream_length"]
     assert rows["random buffer (control)"]["buffer_size"] == rows["lazy"]["buffer_size"]
     assert rows["memorized"]["buffer_size"] == rows["lazy"]["buffer_size"]  # one online pass: no memory yet
+
+
+def test_gate_comparison_protocol_runs_every_gate_over_the_seeds(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "gate_comparison.py"),
+                           str(ROOT / "models" / "digits.toml"), "--quick", "--seeds", "1", "2",
+                           "--results", str(tmp_path), "--workers", "2"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = tmp_path / "gate_comparison" / "digits-quick"
+    s = json.loads((folder / "summary.json").read_text())
+    rows = {r["gate"]: r for r in s["rows"]}
+    assert list(rows) == ["always", "lazy", "memorized", "ern"] and all(r["seeds"] == 2 for r in rows.values())
+    assert rows["always"]["points_vs_always"] == 0 and rows["always"]["writes_fraction_of_always"] == 1
+    assert rows["lazy"]["gated_fraction"] < rows["memorized"]["gated_fraction"] <= 1 == rows["always"]["gated_fraction"]
+    for r in rows.values():   # ties are errors, a random tie-break credits them
+        assert r["test_accuracy_random_ties_percent"] >= r["test_accuracy_percent"]
+    assert (folder / "figure.png").stat().st_size > 1000 and len(list((folder / "store" / "points").glob("*/"))) == 8
+    assert "claim (Pache & van Rossum 2026)" in proc.stdout and "ern" in proc.stdout
+
+
+def test_gate_comparison_refuses_a_longer_test_window(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "gate_comparison.py"),
+                           str(ROOT / "models" / "digits.toml"), "--quick", "--set", "network.t_test='100 ms'",
+                           "--results", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "network.t_test is set: the protocol tests with the training window" in proc.stderr

@@ -66,9 +66,33 @@ def test_gates_are_frozen_hashable_values():
     (lambda: Trace(1.0, 0.0), "Trace.theta_mem = 0.0: must be > 0 and <= 1"),
     (lambda: Margin(0), "Margin.kappa = 0: must be >= 1"),
     (lambda: Margin(1.5), "Margin.kappa = 1.5: expected an integer"),
-    (lambda: make_gate("sometimes"), "gate = 'sometimes': unknown gate; allowed: always, lazy, memorized, trace, margin"),
+    (lambda: make_gate("sometimes"), "gate = 'sometimes': unknown gate; allowed: always, lazy, memorized, trace, margin, ern"),
+    (lambda: make_gate("ern", theta_write=0), "ERN.theta_write = 0: must be > 0 and <= 1"),
+    (lambda: make_gate("ern", bias=0.5), "ERN.bias = 0.5: must be >= 1"),
+    (lambda: make_gate("ern", noise=0), "ERN.noise = 0: must be > 0"),
+    (lambda: make_gate("ern", graded="yes"), "ERN.graded = 'yes': expected true or false"),
+    (lambda: make_gate("lazy", kappa=2), "gate.kappa = 2: not read by gate 'lazy' (it has no parameters); remove it"),
 ])
 def test_gate_errors_name_parameter_value_and_range(call, message):
     with pytest.raises(ParameterError) as err:
         call()
     assert str(err.value) == message
+
+
+def test_ern_decision_by_hand():
+    from spikegate.model import ERN, gate_decision
+
+    gate = ERN(kappa=1.0, noise=0.5, bias=2.0, theta_write=0.2)
+    margin = np.array([-2.0, 0.0, 1.0, 3.0, 9.0, 3.0])
+    noise = np.array([3.0, 3.0, 2.0, 3.0, 3.0, 3.0])   # z = m / sigma: -, 0, 0.5, 1, 3, 1
+    memory = np.array([0, 0, 0, 0, 0, 1], bool)
+    d = gate_decision(margin, memory, gate, noise=noise)
+    crn = lambda z: 1 / (2 * (1 + math.exp((z - 1.0) / 0.5)))   # noqa: E731
+    expected = [1.0, 1.0, crn(0.5), crn(1.0), crn(3.0), 1.0]
+    np.testing.assert_allclose(d.drive, expected, rtol=1e-12)
+    np.testing.assert_array_equal(d.mistake, [True, True, False, False, False, False])
+    np.testing.assert_array_equal(d.open, [True, True, True, True, False, True])   # crn(3) = 0.009 < 0.2
+    assert crn(1.0) == 0.25 and d.drive[3] == 0.25                               # half the largest CRN at z = kappa
+    binary = gate_decision(margin, memory, ERN(graded=False), noise=noise)
+    np.testing.assert_array_equal(binary.open, [True, True, False, False, False, True])
+    np.testing.assert_array_equal(binary.drive, [1, 1, 0, 0, 0, 1])

@@ -62,18 +62,34 @@ def test_always_gate_opens_on_correct(blank_classifier):
 
 
 def test_in_graph_decision_is_the_shared_gate_decision(blank_classifier):
-    """The generated code decides exactly as spikegate.model.gate_decision (which the rate backend calls)."""
-    from spikegate.model import gate_decision, margins
+    """The generated code decides exactly as spikegate.model.gate_decision (which the rate backend calls):
+    mistakes, gates and ERN drives, for every kind of gate, with and without the memory."""
+    from spikegate.model import ERN, Memorized, gate_decision, margins
 
+    clf = blank_classifier
     rng = np.random.default_rng(3)
+    gates = [Lazy(), Margin(2), Margin(3), Always(), Memorized(), ERN(), ERN(kappa=1.5, noise=0.3, bias=1.0),
+             ERN(graded=False)]
     seen = set()
-    for _ in range(30):
-        counts, label, kappa = rng.integers(0, 5, size=3), int(rng.integers(0, 3)), int(rng.integers(1, 4))
-        gate = Margin(kappa) if kappa > 1 else Lazy()
-        mistake, opened = gate_decision(margins(counts[None, :].astype(float), np.array([label])), [False], gate)
-        expected = (bool(mistake[0]), bool(opened[0]))
-        assert decide(blank_classifier, counts, label, kappa) == expected, (counts, label, kappa)
-        seen.add(expected)
+    for trial in range(48):
+        counts, label = rng.integers(0, 12, size=3), int(rng.integers(0, 3))
+        memgate = bool(rng.random() < 0.25)
+        gate = gates[trial % len(gates)]
+        clf.set_gate(gate)
+        net = clf.network
+        clf.load_schedule([], [])
+        clf.align(net)
+        clf.control.valid, clf.control.learning, clf.control.memgate, clf.control.label = 1, 1, float(memgate), label
+        clf.output.n = counts
+        net.run(clf.duration(0))
+        mon = clf.control_monitor
+        got = (bool(mon.mistake[0, -1] > 0.5), bool(mon.gate[0, -1] > 0.5), float(mon.drive[0, -1]))
+        m = margins(counts[None, :].astype(float), np.array([label]))
+        rival = counts[label] - m[0]
+        d = gate_decision(m, [memgate], gate, noise=np.sqrt(counts[label] + rival + 1))
+        assert got[:2] == (bool(d.mistake[0]), bool(d.open[0])), (gate, counts, label, memgate)
+        assert got[2] == pytest.approx(float(d.drive[0]), rel=1e-12, abs=1e-15), (gate, counts, label, memgate)
+        seen.add(got[:2])
     assert seen == {(True, True), (False, True), (False, False)}  # every outcome was compared
 
 

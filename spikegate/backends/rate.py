@@ -53,7 +53,7 @@ from threadpoolctl import threadpool_limits
 from ..errors import ParameterError
 from ..ledger import PresentationLog
 from ..model import Gate, RateSpec, Restriction, SynapticCaching, gate_decision
-from ..model.gates import margins
+from ..model.gates import Decision, margins
 from . import rate_schedule
 
 
@@ -308,13 +308,13 @@ class RateClassifier:
 
     def _open(self, margin, mistake, memgate) -> np.ndarray:
         """Gate openings for given margins (``mistake`` is implied by them)."""
-        return gate_decision(margin, memgate, self.gate, self.spec.margin_scale)[1]
+        return gate_decision(margin, memgate, self.gate, self.spec.margin_scale).open
 
-    def decide(self, y: np.ndarray, labels, memgate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Margins, mistakes and gate openings of outputs ``y`` (:func:`~spikegate.model.gate_decision`)."""
+    def decide(self, y: np.ndarray, labels, memgate) -> tuple[np.ndarray, Decision]:
+        """Margins and the decision (mistakes, openings, drives) of outputs ``y``
+        (:func:`~spikegate.model.gate_decision`; the margin unit is ``margin_scale``)."""
         mg = margins(y, labels)
-        mistake, opened = gate_decision(mg, memgate, self.gate, self.spec.margin_scale)
-        return mg, mistake, opened
+        return mg, gate_decision(mg, memgate, self.gate, self.spec.margin_scale)
 
     # writes ---------------------------------------------------------------------------------
     def _write(self, l: int, delta: np.ndarray, a: np.ndarray, scale: float, row: int, book: "Presentations") -> None:
@@ -391,6 +391,7 @@ class Presentations:
         self.alpha_dw = np.zeros(shape)
         self.transient_writes = np.zeros(shape, np.int64)
         self.maintenance = np.zeros(shape)
+        self.drive = np.zeros(n)
 
     def count(self, row: int, l: int, writes: int, abs_dw: float, alpha_dw: float) -> None:
         self.writes[row, l] += writes
@@ -402,4 +403,4 @@ class Presentations:
                                gate_open=self.gate_open, writes=self.writes, sum_abs_dw=self.abs_dw,
                                sum_abs_dw_alpha=self.alpha_dw, trace_updates=np.zeros_like(self.writes),
                                wall_seconds=wall, transient_writes=self.transient_writes,
-                               maintenance=self.maintenance)
+                               maintenance=self.maintenance, drive=self.drive)

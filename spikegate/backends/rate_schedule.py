@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import margin_threshold
+from ..model.gates import decision_boundaries, margins
 
 
 def schedule_for(clf):
@@ -38,18 +38,19 @@ def sequential(clf, samples, labels, memgate, book, progress):
         m = 1 if one_at_a_time else min(block, n - i)
         inputs, pre, y = clf._forward(clf.images[samples[i:i + m]])
         clf.forward_rows += m
-        _, wrong, opened = clf.decide(y, labels[i:i + m], memgate[i:i + m])
+        _, (wrong, opened, drive) = clf.decide(y, labels[i:i + m], memgate[i:i + m])
         j = int(np.argmax(opened)) if opened.any() else m
         used = min(j + 1, m)
         book.outputs[i:i + used] = y[:used]
         book.mistake[i:i + used] = wrong[:used]
+        book.drive[i:i + used] = drive[:used]
         if j < m:
             book.gate_open[i + j] = True
             rows = slice(j, j + 1)
             ins = [a[rows] for a in inputs]
             deltas = clf._deltas(ins, [h[rows] for h in pre], y[rows], labels[i + j:i + j + 1])
             for l in range(len(clf.W)):
-                clf._write(l, deltas[l], ins[l], clf.lrs[l], i + j, book)
+                clf._write(l, deltas[l], ins[l], clf.lrs[l] * float(drive[j]), i + j, book)
         if clf.caching.enabled:
             clf._cache_step(i, book)
         # With openings at rate p the gap is ~geometric(p): a block of ~0.75/p samples keeps the
@@ -89,7 +90,7 @@ def corrected_blocks(clf, samples, labels, memgate, book, progress):
     n_pending = clf.max_pending
     xs = np.empty((n_pending, W0.shape[1]), clf.dtype)   # x_g of the updates since the block began
     us = np.empty((n_pending, W0.shape[0]), clf.dtype)   # u_g = -eta_1 delta_1,g
-    thresholds = {0.0, margin_threshold(clf.gate, clf.spec.margin_scale)}
+    thresholds = decision_boundaries(clf.gate, clf.spec.margin_scale)
     i = 0
     mean_gap, run = 1.0, 0   # running mean of the samples between openings; samples since the last one
     while i < n:
@@ -105,7 +106,7 @@ def corrected_blocks(clf, samples, labels, memgate, book, progress):
             h0 = H[pos:pos + c] if G == 0 else H[pos:pos + c] + (X[pos:pos + c] @ xs[:G].T) @ us[:G]
             y = clf._outputs_from_first_layer(h0)
             lab = labels[start:start + c]
-            mg = clf.decide(y, lab, memgate[start:start + c])[0]
+            mg = margins(y, lab)
             tol = clf.decision_tolerance * (1.0 + float(np.abs(y).max()))
             near = np.zeros(len(mg), bool)
             for thr in thresholds:
@@ -114,27 +115,32 @@ def corrected_blocks(clf, samples, labels, memgate, book, progress):
                 for k in np.flatnonzero(near):
                     y[k] = clf._forward(X[pos + k:pos + k + 1])[2][0]
                     clf.forward_rows += 1
-            _, wrong, opened = clf.decide(y, lab, memgate[start:start + c])
+            _, (wrong, opened, drive) = clf.decide(y, lab, memgate[start:start + c])
             j = int(opened.argmax()) if opened.any() else c
             used = min(j + 1, c)
             book.outputs[start:start + used] = y[:used]
             book.mistake[start:start + used] = wrong[:used]
+            book.drive[start:start + used] = drive[:used]
             run += used
             if j < c:
                 row = start + j
                 book.gate_open[row] = True
-                if clf.exact_openings:  # the one-row pass of the sequential loop
+                drive_row = float(drive[j])
+                if clf.exact_openings:  # the one-row pass of the sequential loop, and its drive
                     inputs, pre, y1 = clf._forward(X[pos + j:pos + j + 1])
                     clf.forward_rows += 1
                     book.outputs[row] = y1[0]
+                    drive_row = float(clf.decide(y1, labels[row:row + 1], memgate[row:row + 1])[1].drive[0])
+                    book.drive[row] = drive_row
                 else:
                     inputs, pre, y1 = clf._forward(X[pos + j:pos + j + 1], h0[j:j + 1])
                 deltas = clf._deltas(inputs, pre, y1, labels[row:row + 1])
+                lrs = [lr * drive_row for lr in clf.lrs]
                 xs[G] = inputs[0][0]
-                us[G] = -clf.lrs[0] * deltas[0][0]
+                us[G] = -lrs[0] * deltas[0][0]
                 G += 1
                 for l in range(len(clf.W)):
-                    clf._write(l, deltas[l], inputs[l], clf.lrs[l], row, book)
+                    clf._write(l, deltas[l], inputs[l], lrs[l], row, book)
                 mean_gap = 0.8 * mean_gap + 0.2 * run
                 run = 0
             pos += used
@@ -149,12 +155,14 @@ def mini_batches(clf, samples, labels, memgate, book, progress):
     for i in range(0, n, B):
         sl = slice(i, min(i + B, n))
         inputs, pre, y = clf._forward(clf.images[samples[sl]])
-        _, wrong, opened = clf.decide(y, labels[sl], memgate[sl])
-        book.outputs[sl], book.mistake[sl], book.gate_open[sl] = y, wrong, opened
+        _, (wrong, opened, drive) = clf.decide(y, labels[sl], memgate[sl])
+        book.outputs[sl], book.mistake[sl], book.gate_open[sl], book.drive[sl] = y, wrong, opened, drive
         last = sl.stop - 1
         if opened.any():
             ins = [a[opened] for a in inputs]
             deltas = clf._deltas(ins, [h[opened] for h in pre], y[opened], labels[sl][opened])
+            if not np.all(drive[opened] == 1):  # graded drives weigh the samples' updates
+                deltas = [(d * drive[opened][:, None]).astype(d.dtype) for d in deltas]
             for l in range(len(clf.W)):
                 clf._write(l, deltas[l], ins[l], clf.lrs[l] / B, last, book)
         if clf.caching.enabled:

@@ -3,8 +3,8 @@
 The backends (:mod:`spikegate.backends`) build simulator objects from them.
 """
 from .declaration import Declaration, declaration, default
-from .gates import (GATE_NAMES, GATES, Always, Gate, Lazy, Margin, Memorized, Trace, gate_decision, make_gate,
-                    margin_threshold, margins)
+from .gates import (ERN, GATE_NAMES, GATES, Always, Decision, Gate, Lazy, Margin, Memorized, Trace, gate_decision,
+                    make_gate, margin_threshold, margins)
 from .memory import MistakeMemory, memory_decay, memory_gate, memory_update
 from .neuron import LIF, PoissonInput
 from .plasticity import ERNSignal, ThreeFactorRule
@@ -12,7 +12,7 @@ from .specs import DataSpec, NetworkSpec, RateSpec, Restriction, SynapticCaching
 
 __all__ = [
     "Declaration", "declaration", "default",
-    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "GATES", "GATE_NAMES", "make_gate",
+    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERN", "GATES", "GATE_NAMES", "make_gate", "Decision",
     "gate_decision", "margin_threshold", "margins",
     "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
     "LIF", "PoissonInput", "ThreeFactorRule", "ERNSignal",

@@ -1,42 +1,61 @@
 r"""The three-factor plasticity rule and its third factor, the error-related negativity (ERN).
 
 :class:`ThreeFactorRule` holds the learning rates, the eligibility trace and the target
-rate of the delta rule; :class:`ERNSignal` the kernel of the global error signal.
+rate of the delta rule; :class:`ERNSignal` the time course of the global error signal.
 
-At the decision time :math:`t_d` of a gated presentation, a global signal
-
-.. math::
-
-    \varepsilon(t) = A\, e^{-(t - t_d - \Delta)/\tau_\mathrm{ERN}}\;\Theta(t - t_d - \Delta)
-
-rises after the latency :math:`\Delta` and decays with :math:`\tau_\mathrm{ERN}`.
-The weight change is accumulated while :math:`\varepsilon` is on and written once:
+**The ERN.** Each decision at time :math:`t_d` raises a global signal with the drive
+:math:`D \in [0, 1]` the gate computed (:func:`spikegate.model.gates.gate_decision`:
+about 1 on a mistake, a smaller correct-response negativity on uncertain correct
+trials, about 0 on confident ones; raised further by the sample's mistake memory):
 
 .. math::
 
-    \Delta w_{ij} = \eta\, L_j \int_{t_d}^{t_d + T_\mathrm{acc}} e_{ij}(t)\, \varepsilon(t)\, dt .
+    \varepsilon(t) = D\, A\, k(t - t_d - \Delta), \qquad
+    k(s) = \frac{e^{-s/\tau_d} - e^{-s/\tau_r}}{k_\mathrm{peak}}\;\Theta(s),
 
-After :math:`t_d` the stimulus is over, so the eligibility decays freely,
-:math:`e_{ij}(t) = e_{ij}(t_d)\, e^{-(t - t_d)/\tau_e}`, and the integral has the closed form
+with latency :math:`\Delta`, rise :math:`\tau_r` (0: an instantaneous rise, :math:`k(s) =
+e^{-s/\tau_d}`), decay :math:`\tau_d` and peak :math:`A` (:math:`k_\mathrm{peak}` normalises
+the kernel's maximum to 1).
+
+**The update.** After the decision the stimulus is switched off and every neuron is reset
+to rest, so the network is silent during the *post-decision interval* of length
+:math:`T_\mathrm{post}` (``window``): no spikes, and the presynaptic eligibility decays
+freely, :math:`e_{ij}(t) = e_{ij}(t_d)\, e^{-(t - t_d)/\tau_e}`. The change accumulated
+while the ERN is on is written once, at :math:`t_d + T_\mathrm{post}`:
 
 .. math::
 
-    \Delta w_{ij} = \eta_\mathrm{eff}\, L_j\, e_{ij}(t_d), \qquad
-    \eta_\mathrm{eff} = \eta\, A\, e^{-\Delta/\tau_e}\,
-    \tau_c \left(1 - e^{-(T_\mathrm{acc} - \Delta)/\tau_c}\right), \qquad
-    \tau_c = \frac{\tau_e \tau_\mathrm{ERN}}{\tau_e + \tau_\mathrm{ERN}},
+    \Delta w_{ij} = \eta\, L_j \int_{t_d}^{t_d + T_\mathrm{post}} e_{ij}(t)\, \varepsilon(t)\, dt
+                  = \eta\, D\, W\, L_j\, e_{ij}(t_d),
 
-with :math:`T_\mathrm{acc} = \infty` by default (the whole ERN), :math:`\tau_e = \infty`
-meaning a non-decaying eligibility (a spike count). :func:`spikegate.backends.spiking.integrate_ern_update`
-integrates the same product explicitly in Brian2; the two agree (see the tests).
+.. math::
+
+    W = \frac{A\, e^{-\Delta/\tau_e}}{k_\mathrm{peak}}
+        \Bigl[\tau_{cd}\bigl(1 - e^{-(T_\mathrm{post} - \Delta)/\tau_{cd}}\bigr)
+            - \tau_{cr}\bigl(1 - e^{-(T_\mathrm{post} - \Delta)/\tau_{cr}}\bigr)\Bigr], \qquad
+    \tau_{cx} = \frac{\tau_e \tau_x}{\tau_e + \tau_x},
+
+(:math:`\tau_e = \infty`: a non-decaying eligibility, :math:`\tau_{cx} = \tau_x`). Two
+integrations of the same interval:
+
+* ``integration = "closed_form"`` (the fast default): the silent interval is not simulated;
+  :math:`W` is applied at the decision. The interval still counts in the simulated-time
+  budget: a presentation lasts :math:`T_\mathrm{stim} + T_\mathrm{post}`.
+* ``integration = "simulated"``: the interval is simulated in Brian2 (input off, traces
+  decaying, :math:`\varepsilon(t)` a state of its own group, the integral accumulated per
+  presynaptic neuron by exact integration), so the ERN and the eligibility can be recorded
+  with monitors. The tests check that both give the same writes and weights to 1e-6.
+  :func:`spikegate.backends.spiking.integrate_ern_update` integrates the product explicitly too.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from brian2 import Hz, Quantity, ms, second
 
-from ..units import check_number, check_quantity
+from ..errors import ParameterError
+from ..units import check_choice, check_number, check_quantity
 from .declaration import Declaration, declaration, default
 
 
@@ -82,47 +101,103 @@ class ThreeFactorRule(Declaration):
 
 @declaration
 class ERNSignal(Declaration):
-    """Parameters of the ERN kernel.
+    r"""The ERN kernel and the post-decision interval it is integrated over.
 
     Parameters
     ----------
     latency : Quantity (time, >= 0)
-        Delay :math:`\\Delta` between the decision and the rise of the ERN.
+        Delay :math:`\Delta` between the decision and the onset of the ERN.
     tau : Quantity (time, > 0)
-        Decay time constant :math:`\\tau_\\mathrm{ERN}`.
+        Decay time constant :math:`\tau_d`.
+    rise : Quantity (time, >= 0, < tau)
+        Rise time constant :math:`\tau_r` (0: instantaneous rise).
     amplitude : float (> 0)
-        Peak value :math:`A` (dimensionless).
-    window : Quantity (time, > latency, may be inf)
-        Accumulation window :math:`T_\\mathrm{acc}` after the decision.
+        Peak value :math:`A` of the ERN at drive :math:`D = 1` (dimensionless).
+    window : Quantity (time, > latency)
+        The post-decision interval :math:`T_\mathrm{post}`, silent, after each decision; the
+        change is accumulated over it and written at its end. ``inf`` (the whole ERN) only
+        with the closed form.
+    integration : {"closed_form", "simulated"}
+        How the interval is integrated (see the module docstring).
     """
 
     latency: Quantity = default(50 * ms)
     tau: Quantity = default(100 * ms)
+    rise: Quantity = default(0 * ms)
     amplitude: float = 1.0
-    window: Quantity = default(math.inf * second)
+    window: Quantity = default(400 * ms)
+    integration: str = "closed_form"
 
     def __post_init__(self):
         self._set("latency", check_quantity("ERNSignal.latency", self.latency, ms, minimum=0 * ms))
         self._set("tau", check_quantity("ERNSignal.tau", self.tau, ms, minimum=0 * ms, strict=True))
+        self._set("rise", check_quantity("ERNSignal.rise", self.rise, ms, minimum=0 * ms))
+        if not self.rise < self.tau:
+            raise ParameterError(f"ERNSignal.rise = {self.rise!r}: must be < tau = {self.tau!r}", "ERNSignal.rise")
         self._set("amplitude", check_number("ERNSignal.amplitude", self.amplitude, minimum=0, strict_min=True))
         self._set("window", check_quantity("ERNSignal.window", self.window, ms, minimum=self.latency,
                                            strict=True, allow_inf=True))
+        check_choice("ERNSignal.integration", self.integration, ERN_INTEGRATIONS)
+        if self.simulated and math.isinf(float(self.window / ms)):
+            raise ParameterError("ERNSignal.window = inf: a simulated post-decision interval must be finite",
+                                 "ERNSignal.window")
+
+    @property
+    def simulated(self) -> bool:
+        return self.integration == "simulated"
+
+    def peak(self) -> float:
+        r""":math:`k_\mathrm{peak} = \max_s (e^{-s/\tau_d} - e^{-s/\tau_r})` (1 without a rise)."""
+        return kernel_peak(float(self.tau / second), float(self.rise / second))
+
+    def kernel(self, s) -> "np.ndarray":
+        """:math:`A\\,k(s)` at times ``s`` after the onset (a Quantity or seconds); 0 before it."""
+        return self.amplitude * ern_kernel(np.asarray(s / second if isinstance(s, Quantity) else s, dtype=float),
+                                           float(self.tau / second), float(self.rise / second))
 
     def effective_learning_rate(self, eta, tau_e) -> float:
-        """:math:`\\eta_\\mathrm{eff}` (dimensionless) for a rule with rate ``eta`` (1/s) and trace ``tau_e``."""
+        """:math:`\\eta W` (dimensionless) for a rule with rate ``eta`` (1/s) and trace ``tau_e``."""
         return float(eta * self.integral_weight(tau_e))
 
     def integral_weight(self, tau_e) -> Quantity:
-        r"""Closed form of :math:`\int e(t)\,\varepsilon(t)\,dt / e(t_d)` (a time)."""
-        tau_e_s = float(tau_e / second)
-        tau_ern = float(self.tau / second)
-        lat = float(self.latency / second)
-        span = float(self.window / second) - lat
-        if math.isinf(tau_e_s):
-            tau_c = tau_ern
-            at_rise = 1.0
-        else:
-            tau_c = tau_e_s * tau_ern / (tau_e_s + tau_ern)
-            at_rise = math.exp(-lat / tau_e_s)
-        tail = 1.0 if math.isinf(span) else -math.expm1(-span / tau_c)
-        return self.amplitude * at_rise * tau_c * tail * second
+        r"""Closed form :math:`W = \int \varepsilon(t)\, e(t)\, dt / (D\, e(t_d))` over the window (a time)."""
+        return self.amplitude * ern_integral(float(tau_e / second), float(self.tau / second),
+                                             float(self.rise / second), float(self.latency / second),
+                                             float(self.window / second)) * second
+
+
+ERN_INTEGRATIONS = ("closed_form", "simulated")
+
+
+def kernel_peak(tau_d: float, tau_r: float) -> float:
+    """Maximum of :math:`e^{-s/\\tau_d} - e^{-s/\\tau_r}` over :math:`s \\ge 0` (1 for :math:`\\tau_r = 0`)."""
+    if tau_r == 0:
+        return 1.0
+    s = tau_d * tau_r / (tau_d - tau_r) * math.log(tau_d / tau_r)
+    return math.exp(-s / tau_d) - math.exp(-s / tau_r)
+
+
+def ern_kernel(s, tau_d: float, tau_r: float):
+    """The normalised ERN kernel :math:`k(s)` (peak 1) at times ``s`` (seconds) after its onset."""
+    s = np.asarray(s, dtype=float)
+    pos = np.maximum(s, 0.0)
+    rise = np.exp(-pos / tau_r) if tau_r > 0 else 0.0
+    return np.where(s >= 0, (np.exp(-pos / tau_d) - rise) / kernel_peak(tau_d, tau_r), 0.0)
+
+
+def ern_integral(tau_e: float, tau_d: float, tau_r: float, latency: float, window: float) -> float:
+    r""":math:`\int_0^{T} e^{-t/\tau_e}\, k(t - \Delta)\, dt` in seconds (all arguments in seconds).
+
+    The closed form of the module docstring with :math:`A = 1`; ``tau_e = inf`` for a
+    non-decaying eligibility and ``window = inf`` for the whole kernel.
+    """
+    span = window - latency
+
+    def part(tau_x):
+        if tau_x == 0:
+            return 0.0
+        tau_c = tau_x if math.isinf(tau_e) else tau_e * tau_x / (tau_e + tau_x)
+        return tau_c * (1.0 if math.isinf(span) else -math.expm1(-span / tau_c))
+
+    at_onset = 1.0 if math.isinf(tau_e) else math.exp(-latency / tau_e)
+    return at_onset * (part(tau_d) - part(tau_r)) / kernel_peak(tau_d, tau_r)

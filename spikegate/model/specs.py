@@ -79,6 +79,30 @@ class NetworkSpec(Declaration):
             if not isinstance(getattr(self, name), cls):
                 raise ParameterError(f"NetworkSpec.{name}: expected a {cls.__name__}, got {getattr(self, name)!r}",
                                      f"NetworkSpec.{name}")
+        if self.ern.simulated:
+            self._check_simulated_ern()
+
+    def _check_simulated_ern(self):
+        """A simulated post-decision interval is whole ticks long, and the ERN's onset a step after the decision."""
+        ern = self.ern
+        rows = float(ern.window / self.t_stim)
+        if abs(rows - round(rows)) > 1e-6:
+            raise ParameterError(f"ERNSignal.window = {ern.window!r}: a simulated post-decision interval must be a "
+                                 f"multiple of t_stim = {self.t_stim!r}", "ERNSignal.window")
+        steps = float(ern.latency / self.dt)
+        if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
+            raise ParameterError(f"ERNSignal.latency = {ern.latency!r}: a simulated ERN needs a latency that is a "
+                                 f"multiple (>= 1) of dt = {self.dt!r}", "ERNSignal.latency")
+
+    @property
+    def post_rows(self) -> int:
+        """Ticks (of ``t_stim``) in the simulated post-decision interval."""
+        return int(round(float(self.ern.window / self.t_stim))) if self.ern.simulated else 0
+
+    @property
+    def presentation_time(self) -> Quantity:
+        """Time budget of a training presentation: the stimulus window and the post-decision interval."""
+        return self.t_stim + self.ern.window
 
     def _check_window(self, name, value):
         where = f"NetworkSpec.{name}"
@@ -103,6 +127,10 @@ class NetworkSpec(Declaration):
     def test_network(self) -> "NetworkSpec":
         """The network of test presentations: this one, or with the window ``t_test`` if set."""
         return self if self.t_test is None else self.replace(t_stim=self.t_test, t_test=None)
+
+    def learning_rates(self) -> list:
+        """:math:`\eta` of each projection (``eta_hidden`` into hidden layers, ``eta`` into the output)."""
+        return [self.rule.eta_hidden] * (self.n_projections - 1) + [self.rule.eta]
 
     def effective_learning_rates(self) -> list[float]:
         """:math:`\\eta_\\mathrm{eff}` of each projection (closed-form ERN integral)."""
