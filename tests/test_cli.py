@@ -40,6 +40,12 @@ def run_cli(args, tmp_path, capsys):
     (["--set", "data.n_train=100000"], "data.n_train = 100000: must be in [1, 1438] for data set 'digits'"),
     (["--set", "train.epochs=two"], "train.epochs = 'two': expected '<number> <unit>'"),
     (["--set", "nonsense"], "--set 'nonsense': expected dotted.key=value"),
+    (["--set", "ern.integration=simulated", "--set", "ern.window='420 ms'"],
+     "ern.window = 0.42 * second: a simulated post-decision interval must be a multiple of t_stim = 50. * msecond"),
+    (["--set", "ern.integration=simulated", "--set", "ern.latency='0 ms'"],
+     "ern.latency = 0. * second: a simulated ERN needs a latency that is a multiple (>= 1) of dt = 0.5 * msecond"),
+    (["--set", "gate.theta_write=0"], "gate.theta_write = 0: must be > 0 and <= 1"),
+    (["--set", "gate.bias=0.5"], "gate.bias = 0.5: must be >= 1"),
 ])
 def test_bad_config_one_line_exit_2_no_run_dir(extra, message, tmp_path, capsys):
     code, err, out = run_cli(["train", DIGITS] + extra, tmp_path, capsys)

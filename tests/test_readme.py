@@ -37,6 +37,6 @@ def test_building_block_example_runs(capsys, tmp_path, monkeypatch):
     m = re.search(r"mistakes (\d+), gated (\d+), drives \[(.*?)\]", out, re.S)
     assert m, out
     drives = [float(v) for v in m.group(3).split()]
-    assert len(drives) == 8 and all(0 <= d <= 1 for d in drives)
+    assert len(drives) == 12 and all(0 <= d <= 1 for d in drives)
     ern = namespace["ern_mon"].ern[0]
     assert ern.max() > 0 and (tmp_path / "ern.png").stat().st_size > 10000
