@@ -32,6 +32,8 @@ def format_summary(metrics: dict) -> str:
         ("inefficiency M1/M_min", "n/a" if metrics["inefficiency"] is None else f"{metrics['inefficiency']:.3g}"),
         ("eligibility-trace updates", metrics["trace_updates"]),
         ("wall time", f"{metrics['wall_seconds']:.1f} s"),
+        ("training time (compiling aside)", f"{metrics['train_seconds']:.1f} s"),
+        ("compile time", f"{metrics.get('compile_seconds', 0.0):.1f} s"),
         ("presentations/s", f"{metrics['presentations_per_second']:.1f}"),
     ]
     head = f"{metrics['model']} | gate {metrics['gate']} | {metrics['data']} " \
@@ -49,6 +51,8 @@ def cmd_train(args) -> int:
     from .training import train
 
     out = args.out
+    if args.device:
+        args.overrides = list(args.overrides) + [f"train.device={args.device}"]
     if out is None:
         cfg = resolve(args.model, args.overrides, args.gate)
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -175,6 +179,8 @@ def parser() -> argparse.ArgumentParser:
                    help="override a dotted config key, e.g. data.n_train=1000 (repeatable)")
     p.add_argument("--out", help="run directory to create (default runs/<model>-<gate>-<time>)")
     p.add_argument("--data-dir", help="directory with the MNIST IDX files")
+    p.add_argument("--device", choices=("runtime", "cpp_standalone"),
+                   help="spiking: Brian2's runtime or the compiled engine (sets train.device)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = sub.add_parser("evaluate", help="re-measure the test accuracy of a run directory")
     p.set_defaults(handler=cmd_evaluate)

@@ -38,7 +38,7 @@ NETWORK_KEYS = {"spiking": tuple(k for k in NetworkSpec.field_names() if k not i
                 "rate": ("layers", "alpha")}
 RATE_KEYS = tuple(k for k in RateSpec.field_names() if k not in NETWORK_KEYS["rate"])
 #: What only one backend reads: setting it for the other is an error, not silently ignored.
-TRAIN_SPIKING_ONLY = ("target", "chunk")
+TRAIN_SPIKING_ONLY = ("target", "chunk", "device")
 #: Allowed keys per section (for both backends together).
 SCHEMA = {
     "": tuple(TOP_LEVEL),

@@ -157,8 +157,24 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
     tc = cfg.training
     n_train, n_test = len(samples), len(ds.x_test)
     t_begin = time.perf_counter()
-    clf = build(cfg, ds)
-    tester = build_tester(cfg, ds, clf)
+    segment = tc.eval_every or n_train
+    per_epoch = -(-n_train // segment)
+    evaluate_each = tc.eval_every > 0 or tc.eval_every_epoch
+    n_evals = tc.epochs * per_epoch if tc.eval_every else (tc.epochs if evaluate_each else 1)
+    bar = _Progress(tc.epochs * n_train + n_evals * n_test, progress)
+    if cfg.backend == "spiking":
+        bar.describe("compiling Brian2 code (first run only)")
+    t_compile = time.perf_counter()
+    try:
+        clf = build(cfg, ds)
+        tester = build_tester(cfg, ds, clf)
+        for c in {id(clf): clf, id(tester): tester}.values():
+            if hasattr(c, "prepare"):
+                c.prepare()
+    except BaseException:
+        bar.close()
+        raise
+    compile_seconds = time.perf_counter() - t_compile
     if initial_weights is not None:
         if len(initial_weights) != cfg.spec.n_projections:
             raise DataError(f"initial_weights: {len(initial_weights)} arrays for {cfg.spec.n_projections} projections")
@@ -169,11 +185,6 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
     memory = MistakeMemory(n_train, cfg.gate.tau_mem, cfg.gate.theta_mem) if cfg.gate.uses_memory else None
     rng = np.random.default_rng(cfg.seed + 1)
     test_idx = np.arange(len(ds.x_train), len(ds.x_train) + n_test)
-    segment = tc.eval_every or n_train
-    per_epoch = -(-n_train // segment)
-    evaluate_each = tc.eval_every > 0 or tc.eval_every_epoch
-    n_evals = tc.epochs * per_epoch if tc.eval_every else (tc.epochs if evaluate_each else 1)
-    bar = _Progress(tc.epochs * n_train + n_evals * n_test, progress)
     curves, test_log, reached, train_seconds = [], None, None, 0.0
     try:
         for epoch in range(1, tc.epochs + 1):
@@ -215,6 +226,7 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
     wall = time.perf_counter() - t_begin
     final = [clf.weights(k) for k in range(cfg.spec.n_projections)]
     metrics = _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, train_seconds)
+    metrics["compile_seconds"] = compile_seconds
     return TrainResult(cfg, metrics, ledger, clf, None, initial, final)
 
 
@@ -240,6 +252,7 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
         "train_seconds": train_seconds,
         "presentations_per_second": (ledger.n_presentations + len(curves) * n_test) / wall,
         "target": cfg.training.target if cfg.backend == "spiking" else "numpy",
+        "device": cfg.training.device if cfg.backend == "spiking" else "numpy",
         **_time_budget(cfg, ledger.n_presentations, len(curves) * n_test),
         "curves": curves,
     }

@@ -21,7 +21,7 @@ from spikegate.scan import PointLock, Store, aggregate, collect, load_scan, mean
 
 from conftest import ROOT, TINY_MODEL, tiny_dataset
 
-HUGE_CHUNK = 10 ** 15  # valid config, but the schedule table cannot be allocated: the point fails at run time
+HUGE_CHUNK = 10 ** 15  # a valid config, but the classifier refuses it when it is built: the point fails at run time
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_failures_recorded_resume_skips_and_collect(fail_store, tmp_path, capsys
     store, args, code, out, err = fail_store
     assert code == 1, err
     assert "6 points: 0 already finished, 4 trained, 2 failed" in out
-    assert err.count("\nfailed: ") == 2 and "MemoryError" in err
+    assert err.count("\nfailed: ") == 2 and "GatedClassifier.chunk = 1000000000000000: must be <= 1000" in err
     done = finished(store)
     assert len(done) == 4
     for h in done:  # the run directory is named after its own config
@@ -168,7 +168,7 @@ def test_failures_recorded_resume_skips_and_collect(fail_store, tmp_path, capsys
     records = [json.loads(e.read_text()) for e in errors]
     assert {r["params"]["gate.name"] for r in records} == {"trace"}
     assert {r["params"]["seed"] for r in records} == {1, 2}
-    assert all(r["type"] == "MemoryError" and "MemoryError" in r["traceback"] for r in records)
+    assert all(r["type"] == "ParameterError" and "ParameterError" in r["traceback"] for r in records)
     assert not list((store / "points").glob("*.lock")) and not list((store / "points").glob(".*partial*"))
     manifest = json.loads((store / "scan.json").read_text())
     assert manifest["keys"] == ["gate.name", "train.chunk", "seed"] and len(manifest["points"]) == 6
@@ -312,7 +312,7 @@ def test_dask_local_cluster(tiny, fail_store, tmp_path, capsys):
     assert sorted(r["gate.name"] for r in rows) == ["always", "lazy"]
     assert all(r["n_writes"] > 0 for r in rows)
     rec = json.loads(next((store / "points").glob("*.error.json")).read_text())
-    assert rec["params"]["gate.name"] == "trace" and rec["type"] == "MemoryError"
+    assert rec["params"]["gate.name"] == "trace" and rec["type"] == "ParameterError"
     assert rec["pid"] != os.getpid()  # ran in a Dask worker process
     # same configs as the seed-2 points of the local scan: same directories, same numbers
     local = {r["point"]: r for r in collect(fail_store[0])[0]}

@@ -4,7 +4,9 @@ Both backends implement the :class:`Classifier` protocol, so training, evaluatio
 ledger and scans do not depend on which one runs:
 
 * :mod:`spikegate.backends.spiking`: :class:`~spikegate.backends.spiking.GatedClassifier`,
-  Brian2 objects (decisions, gates and writes in generated code);
+  Brian2 objects (decisions, gates and writes in generated code), run by Brian2's runtime;
+* :mod:`spikegate.backends.standalone`: :class:`~spikegate.backends.standalone.StandaloneClassifier`,
+  the same objects compiled once with ``cpp_standalone`` (``train.device``);
 * :mod:`spikegate.backends.rate`: :class:`~spikegate.backends.rate.RateClassifier`,
   per-sample SGD in numpy with the same gates and ledger.
 
@@ -51,6 +53,10 @@ def build(cfg: "RunConfig", ds: "Dataset", seed_offset: int = 0) -> Classifier:
         mean = ds.x_train.mean(axis=0) if cfg.spec.mean_subtract else None
         return RateClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed, restriction=cfg.restriction,
                               caching=cfg.caching, mean=mean)
+    if cfg.training.device == "cpp_standalone":
+        from .standalone import StandaloneClassifier
+
+        return StandaloneClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed + seed_offset, chunk=cfg.training.chunk)
     import brian2
 
     from .spiking import GatedClassifier

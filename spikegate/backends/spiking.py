@@ -67,10 +67,16 @@ from ..model.gates import DECISION_CODE, RIVAL_CODE
 from ..units import check_number
 from .brian import codegen_target
 
-# Columns of the schedule TimedArray: the row's image, label and memory gate; whether the row
-# is a presentation's stimulus (decided at its end), a silent post-decision row, and whether
-# the write happens at its end.
-_IMAGE, _LABEL, _MEMGATE, _VALID, _POST, _WRITE = range(6)
+# Columns of the schedule TimedArray: the row's image (in the chunk's pixel table), label and
+# memory gate; whether the row is a presentation's stimulus (decided at its end), a silent
+# post-decision row, and whether the write happens at its end; the sample (row of the image bank).
+_IMAGE, _LABEL, _MEMGATE, _VALID, _POST, _WRITE, _SAMPLE = range(7)
+_COLUMNS = 7
+
+#: Presentations one ``run()`` can hold. The schedule and the pixel table have shapes fixed by
+#: it (and the network), so the generated code depends neither on ``chunk`` nor on the image
+#: bank: a network structure compiles once.
+MAX_CHUNK = 1000
 
 _LIF_EQS = """
 dv/dt = (v_rest - v + I) / tau_m : volt (unless refractory)
@@ -144,7 +150,7 @@ class GatedClassifier:
             raise ParameterError(f"GatedClassifier.gate: expected a Gate, got {type(gate).__name__}")
         self.spec = spec
         self.gate = gate
-        self.chunk = check_number("GatedClassifier.chunk", chunk, minimum=1, integer=True)
+        self.chunk = check_number("GatedClassifier.chunk", chunk, minimum=1, maximum=MAX_CHUNK, integer=True)
         self.name = name
         self.seed = int(seed)
         self.simulated = spec.ern.simulated
@@ -200,6 +206,7 @@ class GatedClassifier:
             write_now : 1
             memgate : 1
             learning : 1
+            rng_seed : integer
             n_label : 1
             n_top_sum : 1
             n_top : 1
@@ -354,7 +361,7 @@ class GatedClassifier:
         nm = self.name
         row = "schedule(t - t_start, {})"
         ops = [self._tick(self.control, f"label = int({row.format(_LABEL)} + 0.5)\n"
-                                        f"sample = int({row.format(_IMAGE)} + 0.5)\n"
+                                        f"sample = int({row.format(_SAMPLE)} + 0.5)\n"
                                         f"memgate = {row.format(_MEMGATE)}\n"
                                         f"valid = {row.format(_VALID)}\n"
                                         f"post = {row.format(_POST)}\n"
@@ -387,7 +394,7 @@ class GatedClassifier:
         for k, (s, eta_w) in enumerate(zip(self.synapses, rates)):
             n_pre, n_post = spec.layers[k], spec.layers[k + 1]
             w0 = rng.normal(0.0, spec.init_gain[k] / math.sqrt(n_pre), size=(n_pre, n_post))
-            s.w = np.clip(w0, -spec.rule.w_max, spec.rule.w_max)[s.i[:], s.j[:]]
+            s.w = np.clip(w0, -spec.rule.w_max, spec.rule.w_max).ravel()  # all-to-all synapses are i-major
             s.eta_w = eta_w
             s.w_max = spec.rule.w_max
             s.alpha = spec.alpha
@@ -395,7 +402,7 @@ class GatedClassifier:
         for fb in self.feedback:
             n_post = len(fb.target)
             B = rng.normal(0.0, spec.rule.feedback_scale / math.sqrt(spec.n_out), size=(spec.n_out, n_post))
-            fb.B = B[fb.i[:], fb.j[:]]
+            fb.B = B.ravel()
         self.control.learning = 1
         lam_d = 1 / spec.rule.tau_e + 1 / ern.tau
         lam_r = 1 / spec.rule.tau_e + 1 / ern.rise if ern.rise > 0 * ms else None
@@ -420,6 +427,18 @@ class GatedClassifier:
                 + self.feedback + [s for pair in self.ledger_sums for s in pair] + self.operations
                 + [self.control_monitor, self.count_monitor])
 
+    def prepare(self) -> float:
+        """Generate and compile the code of every object now (the first ``run`` would); seconds taken.
+
+        Compiled code is cached (``~/.cython/brian_extensions``): only the first network of a
+        structure compiles, later ones load it.
+        """
+        t0 = time.perf_counter()
+        if not getattr(self, "_prepared", False):
+            self.network.run(0 * second, namespace={})  # code generation and compilation, no time step
+            self._prepared = True
+        return time.perf_counter() - t0
+
     @property
     def network(self) -> b2.Network:
         """A ``brian2.Network`` holding :attr:`objects` (created once)."""
@@ -428,19 +447,21 @@ class GatedClassifier:
         return self._network
 
     def weights(self, k: int) -> np.ndarray:
-        """Weight matrix of projection ``k``, shape ``(n_pre, n_post)`` (a copy)."""
-        s = self.synapses[k]
-        W = np.zeros((self.spec.layers[k], self.spec.layers[k + 1]))
-        W[s.i[:], s.j[:]] = s.w[:]
-        return W
+        """Weight matrix of projection ``k``, shape ``(n_pre, n_post)`` (a copy).
+
+        ``connect()`` creates all-to-all synapses in i-major order, so ``w`` is the matrix
+        row by row (a test checks it against the synapse indices)."""
+        return np.array(self.synapses[k].w[:], dtype=float).reshape(self.spec.layers[k], self.spec.layers[k + 1])
 
     def set_weights(self, k: int, W) -> None:
-        s = self.synapses[k]
+        self.synapses[k].w = self._checked_weights(k, W).ravel()
+
+    def _checked_weights(self, k: int, W) -> np.ndarray:
         W = np.asarray(W, dtype=float)
         expected = (self.spec.layers[k], self.spec.layers[k + 1])
         if W.shape != expected:
             raise ParameterError(f"weights of projection {k}: shape {W.shape}, expected {expected}")
-        s.w = W[s.i[:], s.j[:]]
+        return W
 
     def set_gate(self, gate: Gate) -> None:
         """Change the gate without rebuilding (its constants are state variables)."""
@@ -453,13 +474,12 @@ class GatedClassifier:
             setattr(self.control, name, float(value))
 
     def set_images(self, images) -> None:
-        """Replace the image bank (same shape: no recompilation)."""
+        """Replace the image bank (any number of images: the network only sees a chunk's)."""
         self._install_images(self._checked_images(images))
 
     def _install_images(self, images: np.ndarray) -> None:
+        self.images = images
         self.n_images = len(images)
-        bank = np.vstack([images, np.zeros((1, self.spec.n_in))])  # last row: blank for idle and silent rows
-        self.namespace["pixels"] = b2.TimedArray(bank, dt=1 * second, name=f"{self.name}_pixels")
 
     def _checked_images(self, images) -> np.ndarray:
         images = np.asarray(images, dtype=float)
@@ -480,6 +500,13 @@ class GatedClassifier:
 
         After them, one idle row (blank input, no decision) closes the last presentation.
         """
+        schedule, pixels = self.schedule_tables(samples, labels, memgate, learn)
+        self.namespace["schedule"] = b2.TimedArray(schedule, dt=self.spec.t_stim, name=f"{self.name}_schedule")
+        self.namespace["pixels"] = b2.TimedArray(pixels, dt=1 * second, name=f"{self.name}_pixels")
+
+    def schedule_tables(self, samples, labels, memgate=None, learn: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The schedule (one row per tick) and the pixel table (one row per presentation, then a
+        blank row) of ``samples``; their shapes do not depend on them."""
         samples = np.asarray(samples, dtype=np.int64)
         labels = np.asarray(labels, dtype=np.int64)
         n = len(samples)
@@ -494,19 +521,22 @@ class GatedClassifier:
             raise DataError(f"labels: value {bad} outside the class range [0, {self.spec.n_out - 1}]")
         memgate = np.zeros(n) if memgate is None else np.asarray(memgate, dtype=float)
         r = self.rows_per_presentation(learn)
-        table = np.zeros((self.chunk * self.rows_per_presentation() + 1, 6))
-        table[:, _IMAGE] = self.n_images
+        table = np.zeros((MAX_CHUNK * self.rows_per_presentation() + 1, _COLUMNS))
+        table[:, _IMAGE] = MAX_CHUNK                    # the blank row of the pixel table
         stim = np.arange(n) * r
-        table[stim, _IMAGE] = samples
+        table[stim, _IMAGE] = np.arange(n)
+        table[stim, _SAMPLE] = samples
         table[stim, _MEMGATE] = memgate
         table[stim, _VALID] = 1
         for p in range(r):
             table[stim + p, _LABEL] = labels
             table[stim + p, _POST] = p > 0
         table[stim + r - 1, _WRITE] = 1
-        self.namespace["schedule"] = b2.TimedArray(table, dt=self.spec.t_stim, name=f"{self.name}_schedule")
+        pixels = np.zeros((MAX_CHUNK + 1, self.spec.n_in))
+        pixels[:n] = self.images[samples]
         self._scheduled = n
         self._rows = r
+        return table, pixels
 
     def duration(self, n: int | None = None) -> Quantity:
         """Simulated time for ``n`` scheduled presentations plus the closing idle row."""

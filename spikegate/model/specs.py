@@ -26,6 +26,7 @@ DTYPES = ("float64", "float32")
 TOP_PER = ("layer", "neuron")
 DATA_SOURCES = ("digits", "mnist", "npz")
 CODEGEN_TARGETS = ("cython", "numpy")
+DEVICES = ("runtime", "cpp_standalone")
 
 
 @declaration
@@ -331,11 +332,14 @@ class TrainingSpec(Declaration):
     ----------
     epochs : int (>= 1)
     chunk : int (>= 1)
-        Spiking: presentations per Brian2 ``run()``.
+        Spiking: presentations per Brian2 ``run()`` (the network holds at most 1,000).
     eval_every_epoch : bool
         Test after every epoch (else only at the end).
     target : {"cython", "numpy"}
-        Spiking: Brian2's code-generation target.
+        Spiking, runtime device: Brian2's code-generation target.
+    device : {"runtime", "cpp_standalone"}
+        Spiking: Brian2's runtime (Python drives every ``run()``) or the compiled engine
+        (:mod:`spikegate.backends.standalone`: compiled once, one binary run per chunk).
     eval_every : int (>= 0)
         Test every ``eval_every`` training samples (0: per epoch).
     target_accuracy : float in [0, 1]
@@ -346,6 +350,7 @@ class TrainingSpec(Declaration):
     chunk: int = 1000
     eval_every_epoch: bool = True
     target: str = "cython"
+    device: str = "runtime"
     eval_every: int = 0
     target_accuracy: float = 0.0
 
@@ -354,6 +359,7 @@ class TrainingSpec(Declaration):
         self._set("chunk", check_number("TrainingSpec.chunk", self.chunk, minimum=1, integer=True))
         check_bool("TrainingSpec.eval_every_epoch", self.eval_every_epoch)
         check_choice("TrainingSpec.target", self.target, CODEGEN_TARGETS)
+        check_choice("TrainingSpec.device", self.device, DEVICES)
         self._set("eval_every", check_number("TrainingSpec.eval_every", self.eval_every, minimum=0, integer=True))
         self._set("target_accuracy", check_number("TrainingSpec.target_accuracy", self.target_accuracy,
                                                   minimum=0, maximum=1))

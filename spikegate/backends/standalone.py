@@ -1,0 +1,188 @@
+r"""The compiled engine: the spiking network built once with Brian2's ``cpp_standalone`` device.
+
+:class:`StandaloneClassifier` builds the same Brian2 objects as
+:class:`~spikegate.backends.spiking.GatedClassifier` under the ``cpp_standalone`` device,
+records one run of a chunk (``chunk`` presentations and the closing idle row), and compiles
+the C++ project once. Every chunk is then one execution of the binary with *run arguments*
+(``device.run(run_args=...)``): the weights, the schedule and the chunk's pixel table, the
+gate's constants, whether it learns, and a random seed go in; the weights, the decisions
+and the ledger come back from the result files. Nothing is recompiled between chunks,
+trainings, seeds, gates or data sets.
+
+* The project lives in ``$SPIKEGATE_CACHE/standalone/<key>`` (default
+  ``~/.cache/spikegate/standalone``), the key a hash of everything that is compiled in: the
+  network declaration, the chunk and the object names. A second process with the same key
+  finds the binary up to date (``make`` recompiles nothing); several processes share it and
+  write their results into a directory of their own (``results-<pid>``).
+* Brian2's random seed is compiled in; the seed is therefore a state variable of the
+  control group (a run argument) and code inserted into ``main`` reseeds the generators
+  from it at the start of every run. Each chunk gets its own seed, drawn from the
+  classifier's seed and the chunk's number: reruns are identical.
+* A run always simulates a whole chunk; a shorter last chunk is padded with idle rows.
+* One standalone project is active per process (Brian2's device is a singleton): building
+  another network structure re-initialises the device, and earlier classifiers of another
+  structure can no longer run (they raise an error saying so).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ParameterError
+from ..ledger import PresentationLog
+from ..model import Gate, NetworkSpec
+from .spiking import _GATE_CONSTANTS, GatedClassifier
+
+#: The project that is built in this process: (key, GatedClassifier, device, compile seconds).
+_ACTIVE: dict = {}
+
+
+def cache_root() -> Path:
+    base = os.environ.get("SPIKEGATE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "spikegate")
+    return Path(base) / "standalone"
+
+
+def structure_key(spec: NetworkSpec, chunk: int, name: str) -> str:
+    """What the compiled code depends on (the gate, the seed, weights and data do not)."""
+    text = json.dumps({"spec": spec.to_dict(), "chunk": chunk, "name": name}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _build(spec: NetworkSpec, gate: Gate, n_images_placeholder: int, chunk: int, name: str, directory: Path):
+    """Build and compile the project; returns (classifier objects, device, seconds)."""
+    import brian2 as b2
+    from brian2.devices.device import all_devices, reset_device
+    from brian2.utils.filelock import FileLock
+
+    t0 = time.perf_counter()
+    standalone = all_devices["cpp_standalone"]
+    if _ACTIVE or standalone.has_been_run or standalone.code_objects:
+        standalone.reinit()  # one standalone project per process: forget the previous one
+        _ACTIVE.clear()
+    b2.set_device("cpp_standalone", build_on_run=False, directory=str(directory))
+    device = b2.get_device()
+    try:
+        clf = GatedClassifier(spec, gate, np.zeros((max(1, n_images_placeholder), spec.n_in)), chunk=chunk, name=name)
+        net = b2.Network(clf.objects, name=f"{name}_network")
+        device.apply_run_args()  # after every initial value: run arguments override them
+        seed = device.get_array_name(clf.control.variables["rng_seed"])
+        device.insert_code("main", "for (int _i = 0; _i < (int)brian::_random_generators.size(); _i++)\n"
+                                   f"    brian::_random_generators[_i].seed((unsigned long)brian::{seed}[0] + _i);")
+        net.run(clf.duration(chunk), namespace={})
+        directory.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(directory / ".build.lock")):  # processes sharing the project build it once
+            device.build(directory=str(directory), compile=True, run=False, with_output=False)
+    finally:
+        reset_device()
+    return clf, device, time.perf_counter() - t0
+
+
+class StandaloneClassifier:
+    """A spiking classifier whose chunks run as one compiled binary (see the module docstring).
+
+    Parameters are those of :class:`~spikegate.backends.spiking.GatedClassifier`, plus
+    ``directory`` (the project; default under :func:`cache_root`).
+    """
+
+    def __init__(self, spec: NetworkSpec, gate: Gate, images, seed: int = 0, chunk: int = 1000, name: str = "sg",
+                 directory=None):
+        if not isinstance(gate, Gate):
+            raise ParameterError(f"StandaloneClassifier.gate: expected a Gate, got {type(gate).__name__}")
+        if spec.t_test is not None:
+            raise ParameterError("network.t_test: the compiled engine tests with the training window; remove it "
+                                 "or use train.device = \"runtime\"", "network.t_test")
+        self.spec, self.gate, self.seed, self.chunk, self.name = spec, gate, int(seed), int(chunk), name
+        self.key = structure_key(spec, self.chunk, name)
+        self.directory = Path(directory) if directory is not None else cache_root() / self.key
+        self.results = f"results-{os.getpid()}"
+        self.compile_seconds = 0.0
+        if _ACTIVE.get("key") != self.key:
+            clf, device, seconds = _build(spec, gate, 1, self.chunk, name, self.directory)
+            _ACTIVE.update(key=self.key, classifier=clf, device=device)
+            self.compile_seconds = seconds
+        self._clf = _ACTIVE["classifier"]
+        self._device = _ACTIVE["device"]
+        self.images = self._clf._checked_images(images)
+        # the initial weights are the runtime classifier's: the same draws from the same seed
+        rng = np.random.default_rng(seed)
+        self.W = []
+        for k in range(spec.n_projections):
+            n_pre, n_post = spec.layers[k], spec.layers[k + 1]
+            w0 = rng.normal(0.0, spec.init_gain[k] / np.sqrt(n_pre), size=(n_pre, n_post))
+            self.W.append(np.clip(w0, -spec.rule.w_max, spec.rule.w_max))
+        self.B = [rng.normal(0.0, spec.rule.feedback_scale / np.sqrt(spec.n_out), size=(spec.n_out, n_post))
+                  for n_post in spec.layers[1:-1]]
+        self.runs = 0
+
+    @property
+    def n_images(self) -> int:
+        return len(self.images)
+
+    def _check_active(self):
+        if _ACTIVE.get("key") != self.key:
+            raise ParameterError("StandaloneClassifier: another network structure was built in this process since; "
+                                 "build this classifier again")
+
+    def weights(self, k: int) -> np.ndarray:
+        return self.W[k].copy()
+
+    def set_weights(self, k: int, W) -> None:
+        self.W[k] = self._clf._checked_weights(k, W).copy()
+
+    def present(self, samples, labels, memgate=None, learn: bool = True, progress=None) -> PresentationLog:
+        """Present ``samples`` in order, one run of the binary per chunk (see the module docstring)."""
+        self._check_active()
+        clf, device = self._clf, self._device
+        clf._install_images(self.images)   # the shared objects serve every classifier of this structure
+        samples = np.asarray(samples, dtype=np.int64)
+        labels = np.asarray(labels, dtype=np.int64)
+        memgate = np.zeros(len(samples)) if memgate is None else np.asarray(memgate, dtype=float)
+        constants = self.gate.decision_constants(1.0)
+        gate_args = dict(zip(_GATE_CONSTANTS, (constants.always, constants.graded, constants.threshold,
+                                                constants.kappa, constants.noise, constants.bias,
+                                                constants.theta_write)))
+        logs, t0 = [], time.perf_counter()
+        for a in range(0, len(samples), self.chunk):
+            b = min(a + self.chunk, len(samples))
+            schedule, pixels = clf.schedule_tables(samples[a:b], labels[a:b], memgate[a:b], learn)
+            run_args = {clf.namespace["schedule"]: schedule, clf.namespace["pixels"]: pixels,
+                        clf.control.learning: float(learn), clf.control.rng_seed: self._run_seed(),
+                        **{getattr(clf.control, name): float(value) for name, value in gate_args.items()},
+                        **{s.w: W.ravel() for s, W in zip(clf.synapses, self.W)},
+                        **{fb.B: B.ravel() for fb, B in zip(clf.feedback, self.B)}}
+            tc = time.perf_counter()
+            device.run(directory=str(self.directory), results_directory=self.results, with_output=False,
+                       run_args=run_args)
+            for k, s in enumerate(clf.synapses):
+                self.W[k] = np.array(s.w[:], dtype=float).reshape(self.W[k].shape)
+            clf._scheduled, clf._rows = b - a, clf.rows_per_presentation(learn)
+            logs.append(clf._collect(0, b - a, time.perf_counter() - tc))
+            device.delete(code=False, data=False, run_args=True, directory=False)
+            if progress is not None:
+                progress(b - a)
+        return _concatenate(logs, time.perf_counter() - t0)
+
+    def _run_seed(self) -> int:
+        self.runs += 1
+        return int(np.random.SeedSequence([self.seed, self.runs]).generate_state(1)[0] % (2 ** 31))
+
+
+def _concatenate(logs: list, wall: float) -> PresentationLog:
+    if not logs:
+        return PresentationLog(samples=np.zeros(0, np.int64), labels=np.zeros(0, np.int64), counts=np.zeros((0, 0)),
+                               mistake=np.zeros(0, bool), gate_open=np.zeros(0, bool),
+                               writes=np.zeros((0, 0), np.int64), sum_abs_dw=np.zeros((0, 0)),
+                               sum_abs_dw_alpha=np.zeros((0, 0)), trace_updates=np.zeros((0, 0), np.int64))
+    if len(logs) == 1:
+        logs[0].wall_seconds = wall
+        return logs[0]
+    fields = ("samples", "labels", "counts", "mistake", "gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha",
+              "trace_updates", "transient_writes", "maintenance", "drive")
+    return PresentationLog(**{f: np.concatenate([getattr(log, f) for log in logs]) for f in fields},
+                           wall_seconds=wall)
