@@ -1,4 +1,4 @@
-"""Scan throughput: points per minute with 1 and 2 local workers, and the cost of a worker's first point.
+"""Scan throughput: points per minute with 1 and 2 local workers, for both engines, and the cost of a worker's first point.
 
 One run of this script:
 
@@ -8,11 +8,12 @@ One run of this script:
    the median of the later points of that worker;
 2. warm-up: one point with the normal Cython cache, so that the timed scans compile nothing;
 3. the same scan of ``--points`` points (gate ``lazy``, seeds 1..N) with each ``--workers``
-   count in turn, each on a fresh store: wall time of the whole scan (worker start-up
-   included), points per minute, median point seconds and each worker's first point
-   (which also pays Brian2's per-process set-up: importing it and deriving the exact state
-   updaters with sympy, cached in memory only);
-4. speed-up of the largest worker count over 1 worker.
+   count and each engine (``--devices``: Brian2's runtime, the compiled ``cpp_standalone``
+   engine whose workers share one binary) in turn, each on a fresh store: wall time of the
+   whole scan (worker start-up included), points per minute, median point seconds and each
+   worker's first point (which also pays Brian2's per-process set-up: importing it, deriving
+   the exact state updaters with sympy, and for the compiled engine generating the code);
+4. speed-up of the largest worker count over 1 worker, and of the compiled engine over the runtime.
 
 Prints a table and writes ``results/scan_throughput.json``. Run it on a quiet machine:
 other processes on the cores distort the speed-up.
@@ -35,11 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def scan_dict(args, n_points: int, first_seed: int = 1) -> dict:
+def scan_dict(args, n_points: int, first_seed: int = 1, device: str = "runtime") -> dict:
     return {"model": str(ROOT / "models" / "digits.toml"), "name": f"throughput-{n_points}",
             "seeds": list(range(first_seed, first_seed + n_points)),
             "set": {"gate.name": "lazy", "data.n_train": args.n_train, "data.n_test": args.n_test,
-                    "train.epochs": args.epochs}}
+                    "train.epochs": args.epochs, "train.device": device}}
 
 
 def timed_scan(scan, store, workers: int) -> dict:
@@ -66,6 +67,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=16, help="points per timed scan")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--devices", nargs="+", default=["runtime", "cpp_standalone"])
     ap.add_argument("--n-train", type=int, default=1000)
     ap.add_argument("--n-test", type=int, default=200)
     ap.add_argument("--epochs", type=int, default=1)
@@ -98,36 +100,42 @@ def main(argv=None):
                     os.environ["CYTHON_CACHE_DIR"] = saved
             result["cold"] = {**cold, "first_point_s": cold["first_point_s_per_worker"][0],
                               "compile_and_setup_s": cold["first_point_s_per_worker"][0] - cold["median_later_point_s"]}
-        print("warm-up: 1 point with the normal Cython cache ...", flush=True)
-        timed_scan(load_scan(scan_dict(args, 1, first_seed=2001)), tmp / "store-warm", 1)
-        scan = load_scan(scan_dict(args, args.points))
-        for w in args.workers:
-            print(f"{len(scan.points)} points, {w} worker(s) ...", flush=True)
-            result["runs"].append(timed_scan(scan, tmp / f"store-w{w}", w))
+        for device in args.devices:
+            print(f"warm-up ({device}): 1 point with the normal caches ...", flush=True)
+            timed_scan(load_scan(scan_dict(args, 1, first_seed=2001, device=device)), tmp / f"store-warm-{device}", 1)
+            scan = load_scan(scan_dict(args, args.points, device=device))
+            for w in args.workers:
+                print(f"{len(scan.points)} points, {w} worker(s), {device} ...", flush=True)
+                result["runs"].append({"device": device, **timed_scan(scan, tmp / f"store-{device}-w{w}", w)})
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    base = next((r for r in result["runs"] if r["workers"] == 1), None)
-    top = max(result["runs"], key=lambda r: r["workers"])
-    if base is not None and top is not base:
-        result["speedup"] = top["points_per_minute"] / base["points_per_minute"]
-        result["speedup_workers"] = [1, top["workers"]]
+    result["speedups"] = {}
+    for device in args.devices:
+        runs = [r for r in result["runs"] if r["device"] == device]
+        base = next((r for r in runs if r["workers"] == 1), None)
+        top = max(runs, key=lambda r: r["workers"])
+        if base is not None and top is not base:
+            result["speedups"][f"{device}: {top['workers']} workers / 1"] = top["points_per_minute"] / base["points_per_minute"]
+    for w in args.workers:
+        rate = {r["device"]: r["points_per_minute"] for r in result["runs"] if r["workers"] == w}
+        if "runtime" in rate and "cpp_standalone" in rate:
+            result["speedups"][f"{w} worker(s): cpp_standalone / runtime"] = rate["cpp_standalone"] / rate["runtime"]
     result["load_average_after"] = os.getloadavg()
 
     print(f"\nscan throughput: digits, gate lazy, {args.n_train} train / {args.n_test} test images, "
           f"{args.epochs} epoch(s) per point; {os.cpu_count()} CPUs, load average before "
           f"{result['load_average_before'][0]:.2f}\n")
-    head = f"{'workers':>7} {'points':>6} {'wall s':>8} {'points/min':>10} {'median pt s':>11} " \
+    head = f"{'engine':>14} {'workers':>7} {'points':>6} {'wall s':>8} {'points/min':>10} {'median pt s':>11} " \
            f"{'first pt s (per worker)':>24} {'later pt s':>10}"
     print(head + "\n" + "-" * len(head))
     for r in result["runs"]:
         later = "-" if r["median_later_point_s"] is None else f"{r['median_later_point_s']:.1f}"
-        print(f"{r['workers']:>7} {r['points']:>6} {r['wall_s']:>8.1f} {r['points_per_minute']:>10.2f} "
+        print(f"{r['device']:>14} {r['workers']:>7} {r['points']:>6} {r['wall_s']:>8.1f} {r['points_per_minute']:>10.2f} "
               f"{r['median_point_s']:>11.1f} {', '.join(f'{x:.1f}' for x in r['first_point_s_per_worker']):>24} "
               f"{later:>10}")
-    if "speedup" in result:
-        print(f"\nspeed-up {top['workers']} workers / 1 worker: {result['speedup']:.2f}x "
-              f"(ideal {top['workers']}x)")
+    for name, value in result["speedups"].items():
+        print(f"speed-up {name}: {value:.2f}x")
     if "cold" in result:
         c = result["cold"]
         print(f"first point with an empty Cython cache: {c['first_point_s']:.1f} s vs "

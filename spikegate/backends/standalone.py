@@ -14,6 +14,8 @@ trainings, seeds, gates or data sets.
   network declaration, the chunk and the object names. A second process with the same key
   finds the binary up to date (``make`` recompiles nothing); several processes share it and
   write their results into a directory of their own (``results-<pid>``).
+* Run arguments that are arrays go to files of the process (``run-args-<pid>/``), overwritten
+  by the next run: no file is shared between processes, and none piles up.
 * Brian2's random seed is compiled in; the seed is therefore a state variable of the
   control group (a run argument) and code inserted into ``main`` reseeds the generators
   from it at the start of every run. Each chunk gets its own seed, drawn from the
@@ -158,15 +160,37 @@ class StandaloneClassifier:
                         **{fb.B: B.ravel() for fb, B in zip(clf.feedback, self.B)}}
             tc = time.perf_counter()
             device.run(directory=str(self.directory), results_directory=self.results, with_output=False,
-                       run_args=run_args)
+                       run_args=self._run_args(run_args))
             for k, s in enumerate(clf.synapses):
                 self.W[k] = np.array(s.w[:], dtype=float).reshape(self.W[k].shape)
             clf._scheduled, clf._rows = b - a, clf.rows_per_presentation(learn)
             logs.append(clf._collect(0, b - a, time.perf_counter() - tc))
-            device.delete(code=False, data=False, run_args=True, directory=False)
             if progress is not None:
                 progress(b - a)
         return _concatenate(logs, time.perf_counter() - t0)
+
+    def _run_args(self, values: dict) -> list[str]:
+        """Run arguments as ``name=value`` (scalars) or ``name=/path`` (arrays), the arrays written to
+        files of this process that the next run overwrites: processes sharing the binary never
+        share or delete each other's files, and nothing piles up in ``static_arrays``."""
+        from brian2 import TimedArray
+
+        folder = self.directory / f"run-args-{os.getpid()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        args = []
+        for key, value in values.items():
+            if isinstance(key, TimedArray):
+                name, dtype = f"{key.name}.values", key.values.dtype
+            else:
+                name, dtype = f"{key.group_name}.{key.name}", key.dtype
+            array = np.asarray(value, dtype=dtype)
+            if array.size == 1:
+                args.append(f"{name}={array.item()!r}")
+            else:
+                path = folder / f"{name}.dat"
+                array.tofile(path)
+                args.append(f"{name}={path}")
+        return args
 
     def _run_seed(self) -> int:
         self.runs += 1
