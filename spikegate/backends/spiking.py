@@ -117,6 +117,15 @@ ern_amp : 1 (linked)
 _GATE_CONSTANTS = ("gate_always", "graded", "margin_threshold", "kappa", "noise", "bias", "theta_write")
 
 
+def gate_constants(gate: Gate) -> dict:
+    """The control group's gate constants for ``gate`` (margins in spikes)."""
+    c = gate.decision_constants(1.0)
+    values = {"gate_always": c.always, "graded": c.graded, "margin_threshold": c.threshold, "kappa": c.kappa,
+              "noise": c.noise, "bias": c.bias, "theta_write": c.theta_write}
+    assert tuple(values) == _GATE_CONSTANTS
+    return {k: float(v) for k, v in values.items()}
+
+
 class GatedClassifier:
     """Brian2 objects of a spiking classifier with error-gated three-factor plasticity.
 
@@ -468,10 +477,8 @@ class GatedClassifier:
         if not isinstance(gate, Gate):
             raise ParameterError(f"gate: expected a Gate, got {type(gate).__name__}")
         self.gate = gate
-        c = gate.decision_constants(1.0)  # margins in spikes
-        for name, value in zip(_GATE_CONSTANTS, (c.always, c.graded, c.threshold, c.kappa, c.noise, c.bias,
-                                                  c.theta_write)):
-            setattr(self.control, name, float(value))
+        for name, value in gate_constants(gate).items():
+            setattr(self.control, name, value)
 
     def set_images(self, images) -> None:
         """Replace the image bank (any number of images: the network only sees a chunk's)."""

@@ -38,9 +38,9 @@ import numpy as np
 from ..errors import ParameterError
 from ..ledger import PresentationLog
 from ..model import Gate, NetworkSpec
-from .spiking import _GATE_CONSTANTS, GatedClassifier
+from .spiking import GatedClassifier, gate_constants
 
-#: The project that is built in this process: (key, GatedClassifier, device, compile seconds).
+#: The project that is built in this process: its identity (key, directory), objects and device.
 _ACTIVE: dict = {}
 
 
@@ -104,9 +104,10 @@ class StandaloneClassifier:
         self.directory = Path(directory) if directory is not None else cache_root() / self.key
         self.results = f"results-{os.getpid()}"
         self.compile_seconds = 0.0
-        if _ACTIVE.get("key") != self.key:
+        self.ident = (self.key, str(self.directory.resolve()))
+        if _ACTIVE.get("ident") != self.ident:
             clf, device, seconds = _build(spec, gate, 1, self.chunk, name, self.directory)
-            _ACTIVE.update(key=self.key, classifier=clf, device=device)
+            _ACTIVE.update(ident=self.ident, classifier=clf, device=device)
             self.compile_seconds = seconds
         self._clf = _ACTIVE["classifier"]
         self._device = _ACTIVE["device"]
@@ -127,7 +128,7 @@ class StandaloneClassifier:
         return len(self.images)
 
     def _check_active(self):
-        if _ACTIVE.get("key") != self.key:
+        if _ACTIVE.get("ident") != self.ident:
             raise ParameterError("StandaloneClassifier: another network structure was built in this process since; "
                                  "build this classifier again")
 
@@ -145,17 +146,14 @@ class StandaloneClassifier:
         samples = np.asarray(samples, dtype=np.int64)
         labels = np.asarray(labels, dtype=np.int64)
         memgate = np.zeros(len(samples)) if memgate is None else np.asarray(memgate, dtype=float)
-        constants = self.gate.decision_constants(1.0)
-        gate_args = dict(zip(_GATE_CONSTANTS, (constants.always, constants.graded, constants.threshold,
-                                                constants.kappa, constants.noise, constants.bias,
-                                                constants.theta_write)))
+        gate_args = gate_constants(self.gate)
         logs, t0 = [], time.perf_counter()
         for a in range(0, len(samples), self.chunk):
             b = min(a + self.chunk, len(samples))
             schedule, pixels = clf.schedule_tables(samples[a:b], labels[a:b], memgate[a:b], learn)
             run_args = {clf.namespace["schedule"]: schedule, clf.namespace["pixels"]: pixels,
                         clf.control.learning: float(learn), clf.control.rng_seed: self._run_seed(),
-                        **{getattr(clf.control, name): float(value) for name, value in gate_args.items()},
+                        **{getattr(clf.control, name): value for name, value in gate_args.items()},
                         **{s.w: W.ravel() for s, W in zip(clf.synapses, self.W)},
                         **{fb.B: B.ravel() for fb, B in zip(clf.feedback, self.B)}}
             tc = time.perf_counter()

@@ -164,7 +164,7 @@ class ERN(Gate):
         The mistake memory (:class:`Trace`); its gate adds to the drive.
     """
 
-    kappa: float = 2.0
+    kappa: float = 1.0
     noise: float = 0.5
     bias: float = 1.0
     theta_write: float = 0.5
@@ -304,3 +304,4 @@ drive_new = 1 - (1 - amplitude) * (1 - memgate)
 gate = valid * learning * int(gate_always > 0 or drive_new >= theta_write) + (1 - valid) * gate
 drive = valid * (gate_always + (1 - gate_always) * drive_new) + (1 - valid) * drive
 """
+
