@@ -55,3 +55,12 @@ def test_accuracy_converges_in_dt(tmp_path):
     mean = {dt: statistics.mean(r["test_accuracy"] for r in rows if r["network.dt"] == dt)
             for dt in ("0.1 ms", "0.5 ms")}
     assert abs(mean["0.1 ms"] - mean["0.5 ms"]) <= 0.02, mean
+
+
+@pytest.mark.slow
+def test_runtime_and_compiled_engines_learn_alike(tmp_path):
+    """The compiled engine draws other spike trains but learns the same: digits, 3 seeds, within 1.5 points."""
+    rows = protocol("digits", tmp_path, [1, 2, 3], {"train.device": ["runtime", "cpp_standalone"]})
+    mean = {d: statistics.mean(r["test_accuracy"] for r in rows if r["train.device"] == d)
+            for d in ("runtime", "cpp_standalone")}
+    assert abs(mean["runtime"] - mean["cpp_standalone"]) <= 0.015, mean

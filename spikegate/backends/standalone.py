@@ -13,7 +13,9 @@ trainings, seeds, gates or data sets.
   ``~/.cache/spikegate/standalone``), the key a hash of everything that is compiled in: the
   network declaration, the chunk and the object names. A second process with the same key
   finds the binary up to date (``make`` recompiles nothing); several processes share it and
-  write their results into a directory of their own (``results-<pid>``).
+  write their results into a directory of their own (``results-<pid>``); a process builds under
+  an exclusive lock and runs under a shared one (:func:`project_lock`), so no binary is
+  rebuilt while another process runs it.
 * Run arguments that are arrays go to files of the process (``run-args-<pid>/``), overwritten
   by the next run: no file is shared between processes, and none piles up.
 * Brian2's random seed is compiled in; the seed is therefore a state variable of the
@@ -27,6 +29,7 @@ trainings, seeds, gates or data sets.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -56,11 +59,34 @@ def structure_key(spec: NetworkSpec, chunk: int, name: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def project_lock(directory: Path, exclusive: bool):
+    """A lock on the project shared by processes: exclusive to build, shared to run the binary.
+
+    ``flock`` where the system has it (the kernel releases it if the holder dies); elsewhere
+    an exclusive lock for both, which only serialises the runs.
+    """
+    path = Path(directory) / ".project.lock"
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        from brian2.utils.filelock import FileLock
+
+        with FileLock(str(path)):
+            yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _build(spec: NetworkSpec, gate: Gate, n_images_placeholder: int, chunk: int, name: str, directory: Path):
     """Build and compile the project; returns (classifier objects, device, seconds)."""
     import brian2 as b2
     from brian2.devices.device import all_devices, reset_device
-    from brian2.utils.filelock import FileLock
 
     t0 = time.perf_counter()
     standalone = all_devices["cpp_standalone"]
@@ -78,7 +104,7 @@ def _build(spec: NetworkSpec, gate: Gate, n_images_placeholder: int, chunk: int,
                                    f"    brian::_random_generators[_i].seed((unsigned long)brian::{seed}[0] + _i);")
         net.run(clf.duration(chunk), namespace={})
         directory.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(directory / ".build.lock")):  # processes sharing the project build it once
+        with project_lock(directory, exclusive=True):  # no process runs the binary while it is rebuilt
             device.build(directory=str(directory), compile=True, run=False, with_output=False)
     finally:
         reset_device()
@@ -157,8 +183,9 @@ class StandaloneClassifier:
                         **{s.w: W.ravel() for s, W in zip(clf.synapses, self.W)},
                         **{fb.B: B.ravel() for fb, B in zip(clf.feedback, self.B)}}
             tc = time.perf_counter()
-            device.run(directory=str(self.directory), results_directory=self.results, with_output=False,
-                       run_args=self._run_args(run_args))
+            with project_lock(self.directory, exclusive=False):
+                device.run(directory=str(self.directory), results_directory=self.results, with_output=False,
+                           run_args=self._run_args(run_args))
             for k, s in enumerate(clf.synapses):
                 self.W[k] = np.array(s.w[:], dtype=float).reshape(self.W[k].shape)
             clf._scheduled, clf._rows = b - a, clf.rows_per_presentation(learn)
