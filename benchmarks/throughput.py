@@ -80,7 +80,7 @@ def main(argv=None):
         net.run(spec.t_stim, namespace={})                   # closes the last presentation
         rates["runtime naive"] = args.naive / (time.perf_counter() - t0)
 
-    print(f"model {cfg.name} ({'-'.join(map(str, spec.layers))}), gate always, T_stim {spec.t_stim}, dt {spec.dt}, "
+    print(f"model {cfg.name} ({'-'.join(map(str, spec.layers))}), gate always, T_stim {float(spec.t_stim / b2.ms):g} ms, dt {float(spec.dt / b2.ms):g} ms, "
           f"chunks of {args.chunk}; one core")
     for name, rate in rates.items():
         print(f"{name:>22}: {rate:8.1f} presentations/s  ({1000 / rate:6.2f} ms per presentation)")

@@ -1,8 +1,8 @@
 """Read trained spiking weights out over a longer test window: how much of a gap is read-out noise?
 
 Lazy learning stops at a zero margin, so its output spike counts are small and a short test
-window misreads many images. This script takes finished run directories (e.g. those of
-``spikegate scan experiments/gate_savings_*.toml``) and measures their test accuracy again with the
+window misreads many images. This script takes finished run directories (e.g. the
+points of a ``spikegate scan`` store or ``experiments/gate_comparison.py``) and measures their test accuracy again with the
 presentation window set to ``--window`` (same weights, fresh spike trains).
 
 Usage: python experiments/readout_window.py RUN_DIR [RUN_DIR ...] --window "800 ms" [--n-test 10000]

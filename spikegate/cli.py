@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -45,6 +46,17 @@ def format_summary(metrics: dict) -> str:
     return head + "\n\n" + text_table(rows, ["measure", "value"]) + "\n\n" + epochs
 
 
+def default_run_name(model: str, gate: str) -> str:
+    """``<model>-<gate>-<time>-<random>``, one path component: runs started in the same second
+    (a shell loop over seeds) get distinct directories, and a model name such as
+    ``../x`` or ``/abs`` cannot place a run outside ``runs/``."""
+    def safe(s):
+        return re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(s)).strip("._") or "run"
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{safe(model)}-{safe(gate)}-{stamp}-{secrets.token_hex(3)}"
+
+
 # --------------------------------------------------------------------------- handlers
 def cmd_train(args) -> int:
     from .config import resolve
@@ -55,8 +67,7 @@ def cmd_train(args) -> int:
         args.overrides = list(args.overrides) + [f"train.device={args.device}"]
     if out is None:
         cfg = resolve(args.model, args.overrides, args.gate)
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{cfg.name}-{cfg.gate.name.split('(')[0]}-{stamp}"
+        out = Path("runs") / default_run_name(cfg.name, cfg.gate.name.split("(")[0])
     result = train(args.model, gate=args.gate, overrides=args.overrides, out=out, data_dir=args.data_dir,
                    progress=not args.no_progress)
     print(format_summary(result.metrics))
@@ -84,6 +95,8 @@ def cmd_scan(args) -> int:
         raise ConfigError(f"--workers {args.workers}: must be >= 1")
     if args.dask_local is not None and args.dask_local < 1:
         raise ConfigError(f"--dask-local {args.dask_local}: must be >= 1")
+    if args.max_attempts < 1:
+        raise ConfigError(f"--max-attempts {args.max_attempts}: must be >= 1")
     # data sets may live only on the cluster: check them here unless a remote scheduler runs the points
     scan = load_scan(args.scan_file, check_data=not args.scheduler)
     store = Path(args.store)
@@ -93,7 +106,7 @@ def cmd_scan(args) -> int:
           f"-> {store}", file=sys.stderr, flush=True)
     try:
         report = run_scan(scan, store, workers=args.workers, scheduler=args.scheduler, dask_local=args.dask_local,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, max_attempts=args.max_attempts)
     except KeyboardInterrupt:
         print(f"spikegate: interrupted; finished points are kept in {store}; rerun to resume", file=sys.stderr)
         return 130
@@ -111,7 +124,8 @@ def cmd_collect(args) -> int:
     from .scan import Store, collect, plot_axis, plot_heatmap
 
     store = Store(args.store)
-    rows, columns = collect(store)
+    rows, columns = collect(store, on_skip=lambda h, reason: print(
+        f"spikegate: warning: point {h} left out: {store.run_dir(h)}: {reason}", file=sys.stderr))
     out = Path(args.output) if args.output else store.root / "results.csv"
     write_csv(out, rows, columns)
     m = store.manifest()
@@ -192,6 +206,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("scan_file", help="scan file, e.g. experiments/scan_digits_gates.toml")
     p.add_argument("--store", required=True, help="store directory (rerun to resume)")
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    p.add_argument("--max-attempts", type=int, default=3, metavar="N",
+                   help="local workers: a point whose worker dies under it (CPU/memory limit, crash) is "
+                        "retried in a fresh worker, then failed after N attempts (default 3)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="run the points on this Dask scheduler")
     where.add_argument("--dask-local", type=int, metavar="N", help="run the points on a local Dask cluster of N workers")

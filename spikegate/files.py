@@ -2,7 +2,9 @@
 
 :func:`atomic_path` writes a file *or a directory* under a temporary name in the target's
 directory, flushes it to disk (``fsync``), renames it into place and syncs the directory:
-after a crash or a kill, a path either holds the complete new content or nothing new. An
+after a crash or a kill, a path either holds the complete new content or nothing new. Files
+and directories get the permissions the user's umask gives (not the private ones of a
+temporary file), so a store shared by a group stays readable. An
 interrupted write leaves no temporary behind (or, after SIGKILL, only a hidden
 ``.NAME.partial-*`` one that can never be mistaken for a result).
 """
@@ -58,6 +60,7 @@ def atomic_path(path, directory: bool = False, error=DataError):
             fd, name = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL}", suffix=path.suffix, dir=path.parent)
             os.close(fd)
             tmp = Path(name)
+        os.chmod(tmp, (0o777 if directory else 0o666) & ~_umask())  # mkstemp/mkdtemp are private
     except OSError as exc:
         raise error(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
@@ -76,6 +79,12 @@ def atomic_path(path, directory: bool = False, error=DataError):
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _remove(path: Path) -> None:

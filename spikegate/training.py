@@ -10,6 +10,7 @@ continue from given weights use the same loop (``samples=``, ``initial_weights=`
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,8 +124,8 @@ def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None,
         overrides.append(("data.dir", str(data_dir)))
     cfg = resolve(model, overrides, gate)
     out = Path(out) if out is not None else None
-    if out is not None and out.exists():
-        raise ConfigError(f"--out {out}: already exists; choose a new run directory")
+    if out is not None:
+        check_output_directory(out)
     if dataset is None:
         ds = load_dataset(cfg)
     else:
@@ -137,6 +138,19 @@ def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None,
         result.run_dir = write_run(out, cfg.to_toml(), result.metrics, result.ledger, result.initial_weights,
                                    result.final_weights)
     return result
+
+
+def check_output_directory(out: Path) -> None:
+    """Before any training: ``out`` must not exist, and its parent must be (made) a writable directory."""
+    if out.exists() or out.is_symlink():
+        raise ConfigError(f"--out {out}: already exists; choose a new run directory")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=parent, prefix=".spikegate-write-test-")
+        probe.close()
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write in {parent} ({exc.strerror or exc})") from None
 
 
 def _checked_samples(samples, n_train: int) -> np.ndarray:

@@ -1,4 +1,11 @@
-"""Shared fixtures: a small deterministic spiking setup and the shared MNIST folder."""
+"""Shared fixtures: a small deterministic spiking setup and the shared MNIST folder.
+
+Spiking tests run on Brian2's numpy target: a new network costs no compilation (the Cython
+target compiles every code object of a new network, ~2 minutes on an empty cache), and
+the small networks here run as fast. ``test_cython_and_numpy_targets_agree`` ties the two
+targets together bit for bit.
+"""
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +21,17 @@ def _quiet_brian():
 
     prefs.logging.file_log = False
     BrianLogger.log_level_warn()
+    prefs.codegen.target = "numpy"
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _frozen_heap():
+    """Move what earlier tests left alive out of the collector's sight.
+
+    ``Network.run`` calls ``gc.collect()``; after Cython has compiled in this process the
+    heap holds millions of objects and each run paid ~1 s walking them."""
+    gc.freeze()
     yield
 
 
@@ -48,5 +66,5 @@ TINY_MODEL = {
     "input": {"nu_max": "400 Hz"},
     "rule": {"eta": "2 Hz", "eta_hidden": "1 Hz", "tau_e": "100 ms", "nu_target": "200 Hz", "w_max": 6.0},
     "gate": {"name": "lazy"},
-    "train": {"epochs": 2, "chunk": 50, "eval_every_epoch": False},
+    "train": {"epochs": 2, "chunk": 50, "eval_every_epoch": False, "target": "numpy"},
 }

@@ -137,3 +137,21 @@ def test_gate_keys_of_the_model_file_follow_its_gate(tmp_path):
     # equal gates resolve to equal configs, whatever keys they did not read
     assert resolve(model, gate="lazy", overrides=[("gate.tau_mem", 5)], unread_gate_keys="drop").to_toml() == \
         resolve(model | {"gate": {"name": "lazy"}}).to_toml()
+
+
+def test_default_run_names_are_unique_and_one_path_component():
+    from spikegate.cli import default_run_name
+
+    assert len({default_run_name("digits", "lazy") for _ in range(200)}) == 200   # same second, distinct
+    for name in ("../../x", "/abs/path", "..", "a/b\\c", ".hidden", ""):
+        run = default_run_name(name, "lazy")
+        assert "/" not in run and "\\" not in run and not run.startswith(".") and ".." not in run, run
+
+
+def test_an_unusable_output_path_is_refused_before_training(tmp_path, capsys):
+    blocker = tmp_path / "f"
+    blocker.write_text("a file, not a directory")
+    code = main(["train", DIGITS, "--out", str(blocker / "run"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(f"spikegate: error: --out {blocker / 'run'}: cannot write in {blocker}"), err
+    assert "\n" not in err and blocker.read_text() == "a file, not a directory"

@@ -73,7 +73,7 @@ def _run(spec, gate, n=40, seed=5, name="sgern"):
     from conftest import tiny_dataset
 
     ds = tiny_dataset(n_train=n)
-    b2.prefs.codegen.target = "cython"
+    b2.prefs.codegen.target = "numpy"
     b2.seed(seed)
     clf = GatedClassifier(spec, gate, ds.x_train, seed=seed, chunk=16, name=name)
     return clf, clf.present(np.arange(n), ds.y_train)

@@ -32,18 +32,25 @@ def paired(rows, key, gate, base="always"):
     return statistics.mean(diff), statistics.mean(frac)
 
 
+# The README's protocol (compiled engine). Where the bar is not met, the test says so: strict
+# xfail, so that meeting it later turns the test into a failure that asks to update the README.
+MISSED_BAR = pytest.mark.xfail(strict=True, reason="bar not met (README, Results)")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["mnist-1layer", "mnist-2layer"])
+@pytest.mark.parametrize("model", [pytest.param("mnist-1layer", marks=MISSED_BAR), "mnist-2layer"])
 def test_mnist_protocol_ern_within_one_point_with_half_the_writes(model, mnist_dir, tmp_path):
     rows = protocol(model, tmp_path, [1, 2, 3], {"gate.name": ["always", "ern"]},
-                    {"data.n_train": 10000, "train.epochs": 2}.items(), mnist_dir)
+                    {"data.n_train": 10000, "train.epochs": 2, "train.device": "cpp_standalone"}.items(), mnist_dir)
     diff, frac = paired(rows, "gate.name", "ern")
     assert diff >= -1.0 and frac <= 0.5, (diff, frac)
 
 
 @pytest.mark.slow
+@MISSED_BAR
 def test_digits_ern_within_one_point_with_sixty_percent_of_the_writes(tmp_path):
-    rows = protocol("digits", tmp_path, [1, 2, 3, 4, 5], {"gate.name": ["always", "ern"]})
+    rows = protocol("digits", tmp_path, [1, 2, 3, 4, 5], {"gate.name": ["always", "ern"]},
+                    {"train.device": "cpp_standalone"}.items())
     diff, frac = paired(rows, "gate.name", "ern")
     assert diff >= -1.0 and frac <= 0.6, (diff, frac)
 

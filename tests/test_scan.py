@@ -157,7 +157,7 @@ def test_failures_recorded_resume_skips_and_collect(fail_store, tmp_path, capsys
     store, args, code, out, err = fail_store
     assert code == 1, err
     assert "6 points: 0 already finished, 4 trained, 2 failed" in out
-    assert err.count("\nfailed: ") == 2 and "GatedClassifier.chunk = 1000000000000000: must be <= 1000" in err
+    assert err.count("\nfailed: ") == 2 and "GatedClassifier.chunk = 1000000000000000: must be >= 1 and <= 1000" in err
     done = finished(store)
     assert len(done) == 4
     for h in done:  # the run directory is named after its own config
@@ -266,6 +266,61 @@ def test_sigkill_loses_only_points_in_flight(tiny, tmp_path, capsys):
     assert not list((store / "points").glob("*.lock"))
 
 
+def test_a_point_that_kills_its_worker_fails_alone(tiny, tmp_path):
+    """A CPU limit (SIGXCPU) kills the worker of the one long point: it is retried in a fresh
+    worker, then failed; the other points finish."""
+    import resource
+
+    scan = write_scan(tiny / "cpu.toml", {"model": "tiny.toml", "seeds": [1],
+                                          "zip": {"gate.name": ["always", "lazy", "memorized", "trace"],
+                                                  "train.epochs": [20000, 1, 1, 1]}})
+    store = tmp_path / "store"
+
+    def cpu_limit():   # inherited by the spawned workers: each may use 20 CPU seconds
+        resource.setrlimit(resource.RLIMIT_CPU, (20, 30))
+
+    proc = subprocess.run([sys.executable, "-m", "spikegate.cli", "scan", str(scan), "--store", str(store),
+                           "--workers", "2", "--max-attempts", "2", "--no-progress"], capture_output=True,
+                          text=True, cwd=ROOT, preexec_fn=cpu_limit, timeout=600)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "4 points: 0 already finished, 3 trained, 1 failed" in proc.stdout
+    failed = [line for line in proc.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failed) == 1 and "gate.name=always" in failed[0], proc.stderr[-2000:]
+    assert "worker process died (killed by SIGXCPU) 2 time(s) while training this point" in failed[0]
+    assert len(finished(store)) == 3
+
+
+def test_a_planted_symlink_lock_is_not_followed(tiny, tmp_path, capsys):
+    scan = write_scan(tiny / "link.toml", {"model": "tiny.toml", "seeds": [1]})
+    store = tmp_path / "store"
+    (store / "points").mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    os.symlink(victim, store / "points" / f"{load_scan(scan).points[0].hash}.lock")
+    code, out, err = run_cli(["scan", str(scan), "--store", str(store), "--workers", "1", "--no-progress"], capsys)
+    assert code == 1 and "cannot open the lock file" in err and "a symbolic link is never followed" in err, err
+    assert victim.read_text() == "precious"
+
+
+def test_truncated_points_are_reported_by_collect_and_trained_again(tiny, tmp_path, capsys):
+    scan = write_scan(tiny / "trunc.toml", {"model": "tiny.toml", "seeds": [1, 2]})
+    store = tmp_path / "store"
+    args = ["scan", str(scan), "--store", str(store), "--workers", "1", "--no-progress"]
+    assert run_cli(args, capsys)[0] == 0
+    h1, h2 = (p.hash for p in load_scan(scan).points)
+    (store / "points" / h1 / "metrics.json").write_text("")          # a crash before the data reached the disk
+    (store / "points" / h2 / "config.toml").write_text("seed = 99\n")  # not the point's configuration
+    skipped = []
+    rows, _ = collect(store, on_skip=lambda h, reason: skipped.append((h, reason)))
+    assert rows == [] and sorted(skipped) == sorted([(h1, "metrics.json unreadable (Expecting value: line 1 column 1 (char 0))"),
+                                                     (h2, f"config.toml does not hash to {h2}")])
+    code, out, err = run_cli(["collect", str(store)], capsys)
+    assert code == 0 and "0 finished points" in out and err.count("spikegate: warning: point ") == 2, err
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and "2 points: 0 already finished, 2 trained, 0 failed" in out, out + err
+    assert len(collect(store)[0]) == 2 and len(list((store / "points").glob("*.corrupt-*"))) == 2
+
+
 def test_point_held_by_another_scan_is_not_run_twice(tiny, tmp_path, capsys):
     scan = write_scan(tiny / "held.toml", {"model": "tiny.toml", "seeds": [1, 2],
                                            "grid": {"gate.name": ["always", "lazy"]}})
@@ -289,6 +344,7 @@ def test_point_held_by_another_scan_is_not_run_twice(tiny, tmp_path, capsys):
     # the other scan finishes its point (atomically, as train() does) and lets go
     tmp = store.points / f".{h0}.partial-other"
     shutil.copytree(store.run_dir(points[1].hash), tmp)
+    (tmp / "config.toml").write_text(points[0].config_toml)
     os.rename(tmp, store.run_dir(h0))
     marker = (store.run_dir(h0) / "metrics.json").stat().st_mtime_ns
     other.release()

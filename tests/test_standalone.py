@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from spikegate import Always, Lazy, train
+from spikegate import Always, train
 from spikegate.config import resolve
 
 from conftest import ROOT, tiny_dataset
@@ -69,3 +69,24 @@ def test_the_engine_refuses_a_test_window():
 
     with pytest.raises((ConfigError, ParameterError), match="network.t_test: the compiled engine tests with the training"):
         train(MODEL, overrides=TINY + ["network.t_test='100 ms'"], progress=False)
+
+
+@pytest.mark.parametrize("runner", [{"workers": 2}, {"dask_local": 1}])
+def test_scan_workers_share_the_binary_and_learn_what_one_process_learns(tmp_path, runner):
+    """Points trained by scan worker processes (local or Dask), each running the one compiled
+    binary with its own results directory, equal the same trainings in this process."""
+    if "dask_local" in runner:
+        pytest.importorskip("distributed")
+    from spikegate.scan import collect, load_scan, run_scan
+
+    fixed = dict(o.split("=", 1) for o in TINY)
+    scan = load_scan({"model": MODEL, "seeds": [4, 5], "set": fixed, "grid": {"gate.name": ["lazy"]}})
+    report = run_scan(scan, tmp_path / "store", progress=False, log=lambda line: None, **runner)
+    assert not report.failures, report.failures
+    rows = {r["seed"]: r for r in collect(tmp_path / "store")[0]}
+    for seed in (4, 5):
+        here = train(MODEL, gate="lazy", overrides=TINY + [f"seed={seed}"], out=tmp_path / f"here{seed}",
+                     progress=False).metrics
+        for key in ("test_accuracy", "n_writes", "sum_abs_dw", "n_gated_presentations"):
+            assert rows[seed][key] == here[key], (seed, key)
+        assert rows[seed]["device"] == "cpp_standalone"

@@ -172,14 +172,14 @@ class StandaloneClassifier:
         samples = np.asarray(samples, dtype=np.int64)
         labels = np.asarray(labels, dtype=np.int64)
         memgate = np.zeros(len(samples)) if memgate is None else np.asarray(memgate, dtype=float)
-        gate_args = gate_constants(self.gate)
+        gate_values = gate_constants(self.gate)
         logs, t0 = [], time.perf_counter()
         for a in range(0, len(samples), self.chunk):
             b = min(a + self.chunk, len(samples))
             schedule, pixels = clf.schedule_tables(samples[a:b], labels[a:b], memgate[a:b], learn)
             run_args = {clf.namespace["schedule"]: schedule, clf.namespace["pixels"]: pixels,
                         clf.control.learning: float(learn), clf.control.rng_seed: self._run_seed(),
-                        **{getattr(clf.control, name): value for name, value in gate_args.items()},
+                        **{getattr(clf.control, name): value for name, value in gate_values.items()},
                         **{s.w: W.ravel() for s, W in zip(clf.synapses, self.W)},
                         **{fb.B: B.ravel() for fb, B in zip(clf.feedback, self.B)}}
             tc = time.perf_counter()
@@ -202,7 +202,7 @@ class StandaloneClassifier:
 
         folder = self.directory / f"run-args-{os.getpid()}"
         folder.mkdir(parents=True, exist_ok=True)
-        args = []
+        assignments = []
         for key, value in values.items():
             if isinstance(key, TimedArray):
                 name, dtype = f"{key.name}.values", key.values.dtype
@@ -210,12 +210,12 @@ class StandaloneClassifier:
                 name, dtype = f"{key.group_name}.{key.name}", key.dtype
             array = np.asarray(value, dtype=dtype)
             if array.size == 1:
-                args.append(f"{name}={array.item()!r}")
+                assignments.append(f"{name}={array.item()!r}")
             else:
                 path = folder / f"{name}.dat"
                 array.tofile(path)
-                args.append(f"{name}={path}")
-        return args
+                assignments.append(f"{name}={path}")
+        return assignments
 
     def _run_seed(self) -> int:
         self.runs += 1

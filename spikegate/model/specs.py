@@ -130,7 +130,7 @@ class NetworkSpec(Declaration):
         return self if self.t_test is None else self.replace(t_stim=self.t_test, t_test=None)
 
     def learning_rates(self) -> list:
-        """:math:`\eta` of each projection (``eta_hidden`` into hidden layers, ``eta`` into the output)."""
+        r""":math:`\eta` of each projection (``eta_hidden`` into hidden layers, ``eta`` into the output)."""
         return [self.rule.eta_hidden] * (self.n_projections - 1) + [self.rule.eta]
 
     def effective_learning_rates(self) -> list[float]:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import csv
 import math
 import re
+import warnings
 from pathlib import Path
 
 from ..errors import DataError
 from ..files import atomic_path
 from ..rundir import CONFIG, METRICS, read_run
+from .spec import HASH_CHARS
 from .store import Store
+
+HASH_NAME = re.compile(f"[0-9a-f]{{{HASH_CHARS}}}")
 
 
 def _scalars(metrics: dict) -> dict:
@@ -27,21 +31,34 @@ def _config_value(values: dict, key: str):
     return values.get(section, {}).get(name)
 
 
-def collect(store) -> tuple[list, list]:
+def collect(store, on_skip=None) -> tuple[list, list]:
     """One row per finished point: ``point``, the swept keys (with ``seed``), scalar metrics.
 
     Returns ``(rows, columns)``. Points missing from ``scan.json`` (an older store) are
-    included with their keys read from their ``config.toml``.
+    included with their keys read from their ``config.toml``. A point directory that is
+    truncated or corrupt is left out and reported: ``on_skip(hash, reason)`` (default: a
+    :class:`RuntimeWarning`); the others are collected.
     """
     store = Store(store)
     if not store.points.is_dir():
         raise DataError(f"{store.root}: not a scan store (no points/ directory)")
+    if on_skip is None:
+        def on_skip(h, reason):
+            warnings.warn(f"{store.run_dir(h)}: left out ({reason})", RuntimeWarning, stacklevel=3)
     m = store.manifest()
     keys = list(m.get("keys", []))
     params = {p["hash"]: p.get("params", {}) for p in m.get("points", [])}
     order = {h: i for i, h in enumerate(params)}
-    done = sorted((d.name for d in store.points.iterdir() if not d.name.startswith(".") and d.is_dir()
-                   and store.is_done(d.name)), key=lambda h: (order.get(h, len(order)), h))
+    done = []
+    for d in store.points.iterdir():
+        if d.name.startswith(".") or not d.is_dir() or not HASH_NAME.fullmatch(d.name):
+            continue
+        problem = store.problem(d.name)
+        if problem is None:
+            done.append(d.name)
+        else:   # training writes a hidden temporary: a visible directory is finished or broken
+            on_skip(d.name, problem)
+    done.sort(key=lambda h: (order.get(h, len(order)), h))
     rows, metric_cols = [], []
     for h in done:
         rec = read_run(store.run_dir(h), (CONFIG, METRICS))

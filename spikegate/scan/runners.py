@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from ..backends.brian import quiet_brian
-from ..errors import ConfigError, DataError, SpikegateError
+from ..errors import ConfigError, SpikegateError
 from ..files import write_text
 from ..training import train
 from .spec import Point, Scan
@@ -33,17 +33,20 @@ def run_point(store_root, h: str, config_toml: str, params: dict, blocking: bool
     base = {"hash": h, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
     if store.is_done(h):
         return {**base, "status": "skipped", "seconds": 0.0}
-    store.points.mkdir(parents=True, exist_ok=True)
     lock = PointLock(store.lock_path(h))
-    if not lock.acquire(blocking):
-        return {**base, "status": "busy", "seconds": 0.0}
+    try:
+        store.points.mkdir(parents=True, exist_ok=True)
+        if not lock.acquire(blocking):
+            return {**base, "status": "busy", "seconds": 0.0}
+    except (OSError, SpikegateError) as exc:
+        return {**base, "status": "failed", "error": str(exc), "seconds": 0.0}
     t0 = time.perf_counter()
     try:
         if store.is_done(h):
             return {**base, "status": "skipped", "seconds": 0.0}
         store.clean_partials(h)
-        if store.run_dir(h).exists():  # not complete and not ours to guess about
-            raise DataError(f"{store.run_dir(h)}: exists but is not a complete run directory; delete it to rerun")
+        if store.run_dir(h).exists():  # truncated or corrupt: kept aside, the point is trained again
+            store.set_aside(h)
         res = train(tomllib.loads(config_toml), out=store.run_dir(h), progress=False)
         store.error_path(h).unlink(missing_ok=True)
         m = res.metrics
@@ -120,8 +123,15 @@ def default_workers() -> int:
 
 
 def run_scan(scan: Scan, store, workers: int | None = None, scheduler: str | None = None,
-             dask_local: int | None = None, client=None, progress: bool = True, log=None) -> ScanReport:
-    """Run every unfinished point of ``scan`` into ``store``; see the module docstring."""
+             dask_local: int | None = None, client=None, progress: bool = True, log=None,
+             max_attempts: int = 3) -> ScanReport:
+    """Run every unfinished point of ``scan`` into ``store``; see the module docstring.
+
+    ``max_attempts``: how often a point whose worker process dies under it (local workers)
+    is retried in a fresh worker before it is failed.
+    """
+    if int(max_attempts) < 1:
+        raise ConfigError(f"max_attempts = {max_attempts}: must be >= 1")
     store = Store(store)
     store.record(scan)
     store.clean_stale()
@@ -159,7 +169,7 @@ def run_scan(scan: Scan, store, workers: int | None = None, scheduler: str | Non
         if scheduler or dask_local or client is not None:
             runner = _DaskRunner(scheduler, dask_local, client)
         else:
-            runner = _LocalRunner(workers or default_workers())
+            runner = _LocalRunner(workers or default_workers(), max_attempts)
         with runner:
             busy = runner.run(store, todo, False, on_result)
             if busy:  # held by another scan: wait for each, then skip it or run it
@@ -180,11 +190,45 @@ def run_scan(scan: Scan, store, workers: int | None = None, scheduler: str | Non
     return report
 
 
-class _LocalRunner:
-    """Spawned worker processes (concurrent.futures), each training many points."""
+def _worker_main(conn, parent_pid: int) -> None:
+    """A local worker: train the points the scan sends, one at a time, until told to stop."""
+    _init_worker(parent_pid)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        try:
+            result = run_point(*task)
+        except BaseException as exc:  # run_point records training errors itself; this is the rest
+            result = {"hash": task[1], "status": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": 0.0}
+        conn.send(result)
 
-    def __init__(self, workers: int):
+
+def _death(exitcode) -> str:
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+class _LocalRunner:
+    """Spawned worker processes, each training many points, one at a time.
+
+    The scan process knows which point each worker holds, so a point that kills its worker
+    (a CPU or memory limit, a segfault) is charged alone: it is retried in a fresh worker up
+    to ``max_attempts`` times and then failed, while the other workers go on.
+    """
+
+    def __init__(self, workers: int, max_attempts: int = 3):
         self.workers = max(1, int(workers))
+        self.max_attempts = max(1, int(max_attempts))
 
     def __enter__(self):
         return self
@@ -194,40 +238,75 @@ class _LocalRunner:
 
     def run(self, store, points, blocking, on_result) -> list:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        from concurrent.futures.process import BrokenProcessPool
+        from collections import deque
+        from multiprocessing.connection import wait
 
-        busy, attempts, pending = [], {}, list(points)
-        while pending:
-            ex = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)),
-                                     mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_init_worker, initargs=(os.getpid(),))
-            try:
-                futs = {ex.submit(run_point, str(store.root.resolve()), p.hash, p.config_toml, p.params, blocking): p
-                        for p in pending}
-                pending = []
-                for f in as_completed(futs):
-                    p = futs[f]
+        ctx = multiprocessing.get_context("spawn")
+        root = str(store.root.resolve())
+        queue, attempts, busy = deque(points), {}, []
+        idle, running = [], {}   # running: (process, connection) -> point
+
+        def start():
+            conn, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True,
+                               name="spikegate-scan-worker")
+            proc.start()
+            child.close()
+            return proc, conn
+
+        try:
+            while queue or running:
+                while queue and len(idle) + len(running) < self.workers:
+                    idle.append(start())
+                while idle and queue:
+                    w, p = idle.pop(), queue.popleft()
                     try:
-                        r = f.result()
-                    except BrokenProcessPool:
+                        w[1].send((root, p.hash, p.config_toml, p.params, blocking))
+                    except OSError:   # an idle worker died (killed from outside): not p's fault
+                        queue.appendleft(p)
+                        w[0].join(timeout=1)
+                        continue
+                    running[w] = p
+                wait([c for _, c in running] + [proc.sentinel for proc, _ in running])
+                for w in list(running):
+                    proc, conn = w
+                    try:
+                        r = conn.recv() if conn.poll() else None
+                    except (EOFError, OSError):
+                        r = None
+                    if r is None and proc.is_alive():
+                        continue
+                    p = running.pop(w)
+                    if r is not None:
+                        idle.append(w)
+                    else:  # the worker died while training p
+                        proc.join()
+                        conn.close()
                         attempts[p.hash] = attempts.get(p.hash, 0) + 1
-                        if attempts[p.hash] < 3:
-                            pending.append(p)
+                        if attempts[p.hash] < self.max_attempts:
+                            queue.append(p)   # a fresh worker, after the points not yet tried
                             continue
-                        r = _failed_outside(store, p, "worker process died (3 times) while this point was queued "
-                                                      "or running")
-                    except Exception as exc:
-                        r = _failed_outside(store, p, f"{type(exc).__name__}: {exc}")
+                        r = _failed_outside(store, p, f"worker process died ({_death(proc.exitcode)}) "
+                                                      f"{attempts[p.hash]} time(s) while training this point")
                     if r["status"] == "busy":
                         busy.append(p.hash)
                     on_result(p, r)
-            except BaseException:
-                for proc in list(getattr(ex, "_processes", {}).values()):
+            for proc, conn in idle:
+                try:
+                    conn.send(None)
+                except OSError:
+                    pass
+            for proc, conn in idle:
+                proc.join(timeout=10)
+                conn.close()
+        except BaseException:
+            for proc, conn in idle + list(running):
+                proc.terminate()
+            raise
+        finally:
+            for proc, _ in idle + list(running):
+                if proc.is_alive():
                     proc.terminate()
-                ex.shutdown(wait=False, cancel_futures=True)
-                raise
-            ex.shutdown(wait=True)
         return busy
 
 

@@ -17,10 +17,14 @@ from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from ..files import PARTIAL, write_text
-from ..rundir import missing_files
+from ..rundir import CONFIG, METRICS, missing_files
 
 if TYPE_CHECKING:
     from .spec import Scan
+
+#: Lock files are never opened through a symbolic link (a planted link would have its target truncated);
+#: their mode is left to the user's umask, so a group can share a store.
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class Store:
@@ -40,7 +44,36 @@ class Store:
         return self.points / f"{h}.lock"
 
     def is_done(self, h) -> bool:
-        return not missing_files(self.run_dir(h))
+        return self.problem(h) is None
+
+    def problem(self, h) -> str | None:
+        """Why ``points/<h>`` is not a finished point (``None`` if it is): a missing file, an
+        unreadable ``metrics.json``, or a ``config.toml`` that does not hash to ``h``."""
+        from .spec import config_hash
+
+        run_dir = self.run_dir(h)
+        missing = missing_files(run_dir)
+        if missing:
+            return f"missing {', '.join(missing)}"
+        for name in (METRICS, CONFIG):
+            try:
+                text = (run_dir / name).read_text()
+                if name == METRICS:
+                    metrics = json.loads(text)
+                    if not isinstance(metrics, dict) or "test_accuracy" not in metrics:
+                        return f"{METRICS} is not a complete metrics record"
+                elif config_hash(text) != h:
+                    return f"{CONFIG} does not hash to {h}"
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                return f"{name} unreadable ({exc})"
+        return None
+
+    def set_aside(self, h) -> Path:
+        """Rename a corrupt ``points/<h>`` (call while holding its lock) so the point can be
+        retrained; the old directory is kept, as ``points/<h>.corrupt-<time>``, for inspection."""
+        target = self.points / f"{h}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        os.rename(self.run_dir(h), target)
+        return target
 
     def partials(self, h=None) -> list:
         pattern = f".{h}{PARTIAL}*" if h else f".*{PARTIAL}*"
@@ -94,7 +127,11 @@ class Store:
     def record(self, scan: Scan) -> None:
         """Merge the scan's points and keys into ``scan.json`` (atomically, under a store lock)."""
         self.points.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".scan.json.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.root / ".scan.json.lock", os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o666)
+        except OSError as exc:
+            raise DataError(f"{self.root / '.scan.json.lock'}: cannot open the lock file ({exc.strerror or exc}; "
+                            f"a symbolic link is never followed)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             m = self.manifest()
@@ -128,7 +165,11 @@ class PointLock:
 
     def acquire(self, blocking: bool = False) -> bool:
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o666)
+            except OSError as exc:
+                raise DataError(f"{self.path}: cannot open the lock file ({exc.strerror or exc}; "
+                                f"a symbolic link is never followed)") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
             except BlockingIOError:
