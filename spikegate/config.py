@@ -38,7 +38,7 @@ NETWORK_KEYS = {"spiking": tuple(k for k in NetworkSpec.field_names() if k not i
                 "rate": ("layers", "alpha")}
 RATE_KEYS = tuple(k for k in RateSpec.field_names() if k not in NETWORK_KEYS["rate"])
 #: What only one backend reads: setting it for the other is an error, not silently ignored.
-TRAIN_SPIKING_ONLY = ("target", "chunk", "device")
+TRAIN_SPIKING_ONLY = ("target", "chunk", "device", "max_steps")
 #: Allowed keys per section (for both backends together).
 SCHEMA = {
     "": tuple(TOP_LEVEL),
@@ -248,7 +248,7 @@ def _check_backend(values: dict) -> str:
 def _build(values: dict) -> RunConfig:
     backend = _check_backend(values)
     top = {**TOP_LEVEL, **values[""]}
-    top["seed"] = _config_number("seed", top["seed"], minimum=0, integer=True)
+    top["seed"] = _config_number("seed", top["seed"], minimum=0, maximum=2 ** 32 - 1, integer=True)
     if not isinstance(top["name"], str):
         raise ConfigError(f"name = {top['name']!r}: expected a string")
     values[""] = top

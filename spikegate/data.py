@@ -12,11 +12,12 @@ The decompressed bytes are checked against the SHA-256 sums of the canonical fil
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import struct
 import urllib.request
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,12 @@ def validate(ds: Dataset, n_pixels: int | None = None, n_classes: int | None = N
         where = f"{ds.name} x_{part}"
         if x.ndim != 2:
             raise DataError(f"{where}: shape {x.shape}; expected (n_samples, n_pixels)")
+        if len(x) == 0 or x.shape[1] == 0:
+            raise DataError(f"{where}: shape {x.shape}: no images; need at least one image of at least one pixel")
+        for arr, name in ((x, where), (np.asarray(y), f"{ds.name} y_{part}")):
+            if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)) \
+                    or arr.dtype == np.bool_:
+                raise DataError(f"{name}: values of type {arr.dtype}; allowed: real numbers (integers or floats)")
         if n_pixels is not None and x.shape[1] != n_pixels:
             raise DataError(f"{where}: images of {x.shape[1]} pixels; the model's input layer expects {n_pixels}")
         if len(y) != len(x):
@@ -107,14 +114,30 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     return Dataset("digits", x[train], d.target[train], x[test], d.target[test], 10)
 
 
+#: The largest decompressed IDX file read or downloaded (MNIST's largest is 47 MB): a file
+#: that inflates beyond it is refused before it can fill the memory (a "gzip bomb").
+MAX_IDX_BYTES = 256 * 2 ** 20
+
+
+def gunzip(payload: bytes, limit: int = MAX_IDX_BYTES) -> bytes:
+    """Decompress a gzip stream, stopping with :class:`ValueError` once it exceeds ``limit`` bytes."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflater.decompress(payload, limit + 1)
+    if len(out) > limit:
+        raise ValueError(f"decompresses to more than {limit // 2 ** 20} MiB")
+    if not inflater.eof:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+    return out
+
+
 def read_idx(path: Path, expected_sha256: str | None = None) -> np.ndarray:
     """Read an IDX file (raw or ``.gz``) into a uint8 array, verifying its SHA-256 if given."""
     path = Path(path)
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raw = gunzip(raw)
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
         raise DataError(f"{path}: cannot read ({exc}); replace the file with an intact copy") from None
     if expected_sha256 is not None:
         digest = hashlib.sha256(raw).hexdigest()
@@ -154,7 +177,12 @@ def _download(directory: Path, name: str) -> Path:
         except OSError as exc:
             errors.append(f"{url}: {exc}")
             continue
-        if hashlib.sha256(gzip.decompress(payload)).hexdigest() != MNIST_SHA256[name]:
+        try:
+            intact = hashlib.sha256(gunzip(payload)).hexdigest() == MNIST_SHA256[name]
+        except (EOFError, ValueError, zlib.error) as exc:
+            errors.append(f"{url}: not a usable gzip file ({exc})")
+            continue
+        if not intact:
             errors.append(f"{url}: checksum mismatch")
             continue
         target = directory / f"{name}.gz"
@@ -209,13 +237,18 @@ def load_npz(path: str | os.PathLike, n_classes: int | None = None) -> Dataset:
             arrays = {k: np.asarray(f[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
     except DataError:
         raise
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read as .npz ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: cannot read as .npz ({exc or type(exc).__name__})") from None
     for k in ("x_train", "x_test"):
         if arrays[k].ndim > 2:
             arrays[k] = arrays[k].reshape(len(arrays[k]), -1)
     if n_classes is None:
-        n_classes = int(max(arrays["y_train"].max(initial=0), arrays["y_test"].max(initial=0))) + 1
+        labels = [arrays["y_train"], arrays["y_test"]]
+        if any(not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y) or not np.all(np.isfinite(y))
+               for y in labels):
+            raise DataError(f"{path}: labels must be finite real numbers (y_train {labels[0].dtype}, "
+                            f"y_test {labels[1].dtype})")
+        n_classes = int(max(labels[0].max(initial=0), labels[1].max(initial=0))) + 1
     return Dataset(path.stem, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], n_classes)
 
 

@@ -22,7 +22,7 @@ from . import data as data_mod
 from .backends import Classifier, build, build_tester, present_test_set
 from .backends.brian import codegen_target
 from .config import RunConfig, resolve
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, ParameterError
 from .ledger import EnergyLedger
 from .model import MistakeMemory
 from .rundir import read_run, write_run
@@ -140,6 +140,36 @@ def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None,
     return result
 
 
+#: Rough simulation speeds (presentations/s on one core, Performance in the README), for the
+#: time estimates of :func:`check_bounds`.
+PRESENTATIONS_PER_SECOND = {"spiking": 250.0, "rate": 10_000.0}
+
+
+def check_bounds(cfg: RunConfig, n_presentations: int) -> None:
+    """Refuse a run beyond ``train.max_presentations``, ``train.max_steps`` (spiking) or
+    ``train.max_memory_gb``, before anything is built; the message gives the estimate and
+    the override."""
+    tc, layers = cfg.training, cfg.spec.layers
+    n_synapses = sum(a * b for a, b in zip(layers[:-1], layers[1:]))
+    gb = 100 * (n_synapses + sum(layers)) / 1e9
+    if gb > tc.max_memory_gb:
+        raise ConfigError(f"network.layers = {list(layers)}: {n_synapses:,} synapses, an estimated {gb:,.1f} GB, "
+                          f"more than train.max_memory_gb = {tc.max_memory_gb:g}; raise it with "
+                          f"--set train.max_memory_gb={max(1, int(gb) + 1)}")
+    days = n_presentations / PRESENTATIONS_PER_SECOND[cfg.backend] / 86400
+    if n_presentations > tc.max_presentations:
+        raise ConfigError(f"train.epochs = {tc.epochs}: {n_presentations:,} presentations (~{days:,.3g} days), more "
+                          f"than train.max_presentations = {tc.max_presentations:,}; raise it with "
+                          f"--set train.max_presentations={n_presentations}")
+    if cfg.backend == "spiking":
+        steps_each = int(np.ceil(float(cfg.spec.presentation_time / cfg.spec.dt)))
+        steps = n_presentations * steps_each
+        if steps > tc.max_steps:
+            raise ConfigError(f"network.t_stim = {cfg.spec.t_stim!r}: {n_presentations:,} presentations of "
+                              f"{steps_each:,} steps each = {steps:,} time steps, more than train.max_steps = "
+                              f"{tc.max_steps:,}; raise it with --set train.max_steps={steps}")
+
+
 def check_output_directory(out: Path) -> None:
     """Before any training: ``out`` must not exist, and its parent must be (made) a writable directory."""
     if out.exists() or out.is_symlink():
@@ -175,6 +205,7 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
     per_epoch = -(-n_train // segment)
     evaluate_each = tc.eval_every > 0 or tc.eval_every_epoch
     n_evals = tc.epochs * per_epoch if tc.eval_every else (tc.epochs if evaluate_each else 1)
+    check_bounds(cfg, tc.epochs * n_train + n_evals * n_test)
     bar = _Progress(tc.epochs * n_train + n_evals * n_test, progress)
     if cfg.backend == "spiking":
         bar.describe("compiling Brian2 code (first run only)")
@@ -308,8 +339,14 @@ def load_run(run_dir, data_dir=None, seed_offset: int = 7, overrides=()):
     ds = load_dataset(cfg)
     clf = build(cfg, ds, seed_offset=seed_offset)
     for k in range(cfg.spec.n_projections):
-        clf.set_weights(k, rec.weights[f"w{k}"])
-    return cfg, ds, clf, build_tester(cfg, ds, clf), rec
+        if f"w{k}" not in rec.weights:
+            raise DataError(f"run directory {run_dir}: weights.npz lacks w{k} (the model has "
+                            f"{cfg.spec.n_projections} projections); not a complete spikegate run")
+        try:
+            clf.set_weights(k, rec.weights[f"w{k}"])
+        except (ValueError, ParameterError) as exc:
+            raise DataError(f"run directory {run_dir}: weights.npz w{k}: {exc}") from None
+    return cfg, ds, clf, build_tester(cfg, ds, clf, seed_offset=seed_offset), rec
 
 
 def evaluate(run_dir, data_dir=None, progress: bool = True) -> dict:

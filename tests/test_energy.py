@@ -145,7 +145,7 @@ def test_declarations_are_validated_and_hashable():
         t.replace(boundary="galaxy")
     with pytest.raises(ParameterError, match=r"^Technology.source = '  ': must not be empty$"):
         t.replace(source="  ")
-    with pytest.raises(ParameterError, match=r"^bits = 0: must be > 0$"):
+    with pytest.raises(ParameterError, match=r"^bits = 0: must be >= 0.001 and <= 1024$"):
         t.joule_per_write(0)
 
     ltm = LongTermMemory(synapses_per_bit=1000)
@@ -291,8 +291,8 @@ def test_bad_catalogue_one_line_exit_2(run, tmp_path, capsys, text, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--bits", "0"], "--bits = 0.0: must be > 0"),
-    (["--bits", "-3"], "--bits = -3.0: must be > 0"),
+    (["--bits", "0"], "--bits = 0.0: must be >= 0.001 and <= 1024"),
+    (["--bits", "-3"], "--bits = -3.0: must be >= 0.001 and <= 1024"),
     (["--bits", "many"], "--bits = 'many': expected '<number> <unit>'"),
     (["--technology", "DRAM", "Flux"], "unknown technology 'Flux'; known: SRAM-8KB, SRAM-32KB"),
     (["--synapses-per-bit", "0.1"], "--synapses-per-bit = 0.1: must be >= 1/bits_per_synapse"),

@@ -90,3 +90,16 @@ def test_scan_workers_share_the_binary_and_learn_what_one_process_learns(tmp_pat
         for key in ("test_accuracy", "n_writes", "sum_abs_dw", "n_gated_presentations"):
             assert rows[seed][key] == here[key], (seed, key)
         assert rows[seed]["device"] == "cpp_standalone"
+
+
+def test_training_leaves_brian2_as_it_found_it(monkeypatch):
+    """Device, code-generation target and every other preference are restored after train()."""
+    import brian2 as b2
+
+    monkeypatch.setitem(b2.prefs, "codegen.target", "auto")   # Brian2's default, not the runs' target
+    prefs = {k: b2.prefs[k] for k in b2.prefs}
+    device = b2.get_device()
+    train(MODEL, overrides=TINY, progress=False)
+    train(MODEL, overrides=TINY[:-1] + ["train.target=numpy", "train.epochs=1"], progress=False)
+    assert b2.get_device() is device
+    assert {k: b2.prefs[k] for k in b2.prefs} == prefs

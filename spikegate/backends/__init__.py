@@ -61,19 +61,25 @@ def build(cfg: "RunConfig", ds: "Dataset", seed_offset: int = 0) -> Classifier:
 
     from .spiking import GatedClassifier
 
-    brian2.seed(cfg.seed + seed_offset)
-    return GatedClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed, chunk=cfg.training.chunk)
+    clf = GatedClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed, chunk=cfg.training.chunk)
+    brian2.seed(cfg.seed + seed_offset)   # the spike trains' stream (the weights keep cfg.seed)
+    return clf
 
 
-def build_tester(cfg: "RunConfig", ds: "Dataset", clf: Classifier) -> Classifier:
+def build_tester(cfg: "RunConfig", ds: "Dataset", clf: Classifier, seed_offset: int = 0) -> Classifier:
     """The classifier of test presentations: ``clf`` itself, or (spiking, ``network.t_test`` set)
-    a second network whose presentation window is ``t_test``; see :func:`present_test_set`."""
+    a second network whose presentation window is ``t_test``; see :func:`present_test_set`.
+    ``seed_offset`` as given to :func:`build` (building the tester leaves Brian2's seed as it was)."""
     if cfg.backend == "rate" or cfg.spec.t_test is None:
         return clf
+    import brian2
+
     from .spiking import GatedClassifier
 
-    return GatedClassifier(cfg.spec.test_network(), cfg.gate, np.vstack([ds.x_train, ds.x_test]), seed=cfg.seed,
-                           chunk=cfg.training.chunk, name="sgtest")
+    tester = GatedClassifier(cfg.spec.test_network(), cfg.gate, np.vstack([ds.x_train, ds.x_test]), seed=cfg.seed,
+                             chunk=cfg.training.chunk, name="sgtest")
+    brian2.seed(cfg.seed + seed_offset)
+    return tester
 
 
 def present_test_set(clf: Classifier, tester: Classifier, samples, labels, progress=None) -> PresentationLog:

@@ -151,7 +151,9 @@ class GatedClassifier:
     images : array, shape (n_images, n_in), values in [0, 1]
         The image bank; presentations refer to rows of it.
     seed : int
-        Seeds the initial and feedback weights (numpy).
+        Seeds the initial and feedback weights (numpy) and, like ``brian2.seed(seed)`` at the
+        end of construction, Brian2's random numbers (the input spike trains); Brian2 has one
+        generator per process, so the last seed set before ``run()`` is the one in effect.
     chunk : int
         Presentations per ``run()`` call (fixed so the generated code never changes).
     name : str
@@ -187,6 +189,7 @@ class GatedClassifier:
         self._install_images(images)
         self.set_gate(gate)
         self.load_schedule(np.zeros(0, dtype=int), np.zeros(0, dtype=int))
+        b2.seed(self.seed)
 
     # ------------------------------------------------------------------ build
     def _build(self):

@@ -17,7 +17,7 @@ from ..errors import EnergyError, ParameterError
 from ..files import read_toml
 from ..model.declaration import Declaration, declaration
 from ..units import check_choice, check_number, check_text
-from .pricing import (BOUNDARIES, COSTS, LongTermMemory, check_energy, check_bits, figure_energy,
+from .pricing import (BOUNDARIES, COSTS, MAX_FIGURE, LongTermMemory, check_energy, check_bits, figure_energy,
                       memory_energy_per_write, rmw_energy)
 
 #: Catalogue entry used for "ratio to biology".
@@ -78,8 +78,11 @@ class Technology(Declaration):
         check_text("Technology.unit", self.unit)
         check_choice("Technology.boundary", self.boundary, BOUNDARIES)
         check_choice("Technology.cost", self.cost, COSTS)
-        self._set("bits", float(check_number("Technology.bits", self.bits, minimum=0, strict_min=True)))
-        figure_energy(value, self.unit, "Technology.unit")
+        energy, _ = figure_energy(value, self.unit, "Technology.unit")
+        if not energy <= MAX_FIGURE:   # larger figures overflow the bill (and inf compares False)
+            raise ParameterError(f"Technology.value = {value:g} {self.unit}: must be <= {MAX_FIGURE!r} per unit",
+                                 "Technology.value")
+        self._set("bits", float(check_number("Technology.bits", self.bits, minimum=0, strict_min=True, maximum=1e12)))
         for name in ("j_per_bit", "read_j_per_bit", "write_j_per_bit"):  # kept as given (None = derived)
             v = getattr(self, name)
             if v is not None:

@@ -138,6 +138,10 @@ def figure_energy(value: float, unit: str, where: str = "unit") -> tuple[Quantit
     return (value / round(1 / scale) if scale < 1 else value * scale) * joule, per_bit
 
 
+#: The largest energy per unit (write, bit, event) a catalogue figure may have.
+MAX_FIGURE = 1e6 * joule
+
+
 def check_energy(where, value):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = float(value) * joule
@@ -150,7 +154,10 @@ def check_energy(where, value):
         except ValueError:
             raise ParameterError(f"{where} = {value!r}: expected '<number> <unit>', e.g. '1.6e-13 J'", where) from None
         value = figure_energy(number, parts[1], where)[0]
-    return check_quantity(where, value, joule, minimum=0 * joule, strict=True, example="1.6e-13 J")
+    value = check_quantity(where, value, joule, minimum=0 * joule, strict=True, example="1.6e-13 J")
+    if value > MAX_FIGURE:   # far above any per-event figure; larger ones overflow the bill
+        raise ParameterError(f"{where} = {value!r}: must be <= {MAX_FIGURE!r} per unit", where)
+    return value
 
 
 @declaration
@@ -280,5 +287,5 @@ class Landauer(Declaration):
 
 
 def check_bits(bits, where: str = "bits") -> float:
-    """Validate a weight width in bits (> 0; fractional widths such as 4.7 are allowed)."""
-    return float(check_number(where, bits, minimum=0, strict_min=True))
+    """Validate a weight width in bits (0.001 to 1024; fractional widths such as 4.7 are allowed)."""
+    return float(check_number(where, bits, minimum=1e-3, maximum=1024))

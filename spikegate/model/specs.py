@@ -344,6 +344,12 @@ class TrainingSpec(Declaration):
         Test every ``eval_every`` training samples (0: per epoch).
     target_accuracy : float in [0, 1]
         Stop at the first evaluation that reaches it (0: never).
+    max_presentations : int (>= 1)
+        Bound on training plus test presentations, checked before anything is built.
+    max_steps : int (>= 1)
+        Spiking: bound on simulated time steps (presentations x presentation time / dt).
+    max_memory_gb : float (> 0)
+        Bound on the estimated memory of the network (~100 bytes per synapse and neuron).
     """
 
     epochs: int = 1
@@ -353,6 +359,9 @@ class TrainingSpec(Declaration):
     device: str = "runtime"
     eval_every: int = 0
     target_accuracy: float = 0.0
+    max_presentations: int = 10 ** 8
+    max_steps: int = 10 ** 10
+    max_memory_gb: float = 16.0
 
     def __post_init__(self):
         self._set("epochs", check_number("TrainingSpec.epochs", self.epochs, minimum=1, integer=True))
@@ -363,3 +372,7 @@ class TrainingSpec(Declaration):
         self._set("eval_every", check_number("TrainingSpec.eval_every", self.eval_every, minimum=0, integer=True))
         self._set("target_accuracy", check_number("TrainingSpec.target_accuracy", self.target_accuracy,
                                                   minimum=0, maximum=1))
+        for key in ("max_presentations", "max_steps"):
+            self._set(key, check_number(f"TrainingSpec.{key}", getattr(self, key), minimum=1, integer=True))
+        self._set("max_memory_gb", float(check_number("TrainingSpec.max_memory_gb", self.max_memory_gb,
+                                                      minimum=0, strict_min=True)))

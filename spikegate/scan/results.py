@@ -136,6 +136,10 @@ def aggregate(rows, x, y, hue=None, where=None) -> dict:
     for k in (x, y) + ((hue,) if hue else ()):
         if k not in rows[0]:
             raise DataError(f"column {k!r} not in the results; columns: {', '.join(rows[0])}")
+    text = sorted({repr(r[y]) for r in rows if r[y] is not None and not isinstance(r[y], (int, float))})
+    if text:
+        raise DataError(f"column {y!r} holds values that are not numbers ({', '.join(text[:3])}); "
+                        f"plot a numeric column")
     groups = {}
     for r in rows:
         groups.setdefault(r.get(hue) if hue else None, {}).setdefault(r[x], []).append(r[y])

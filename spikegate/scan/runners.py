@@ -133,20 +133,13 @@ def run_scan(scan: Scan, store, workers: int | None = None, scheduler: str | Non
     if int(max_attempts) < 1:
         raise ConfigError(f"max_attempts = {max_attempts}: must be >= 1")
     store = Store(store)
-    store.record(scan)
-    store.clean_stale()
+    store.manifest()   # a foreign or broken scan.json stops the scan before anything is written
     t0 = time.perf_counter()
-    todo = [p for p in scan.points if not store.is_done(p.hash)]
-    report = ScanReport(len(scan.points), n_already=len(scan.points) - len(todo))
     log = log if log is not None else (lambda s: print(s, file=sys.stderr, flush=True))
     bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(scan.points), initial=report.n_already, unit="point", dynamic_ncols=True,
-                   desc=scan.name)
     by_hash = {p.hash: p for p in scan.points}
-    n_finished = [report.n_already]
+    report = ScanReport(len(scan.points))
+    n_finished = [0]
 
     def on_result(point, r):
         if r["status"] == "busy":
@@ -170,7 +163,16 @@ def run_scan(scan: Scan, store, workers: int | None = None, scheduler: str | Non
             runner = _DaskRunner(scheduler, dask_local, client)
         else:
             runner = _LocalRunner(workers or default_workers(), max_attempts)
-        with runner:
+        with runner:   # connected (Dask) before the store is created or changed
+            store.record(scan)
+            store.clean_stale()
+            todo = [p for p in scan.points if not store.is_done(p.hash)]
+            report.n_already = n_finished[0] = len(scan.points) - len(todo)
+            if progress and todo:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(scan.points), initial=report.n_already, unit="point", dynamic_ncols=True,
+                           desc=scan.name)
             busy = runner.run(store, todo, False, on_result)
             if busy:  # held by another scan: wait for each, then skip it or run it
                 if bar is None:
@@ -331,12 +333,12 @@ class _DaskRunner:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise ConfigError("Dask execution needs dask.distributed: pip install 'dask[distributed]'") from None
+            raise ConfigError("Dask execution needs dask.distributed: pip install 'spikegate[dask]'") from None
         if self.client is None:
             if self.scheduler:
                 try:
                     self.client = Client(self.scheduler, timeout="30s")
-                except OSError as exc:
+                except (OSError, ValueError, TypeError) as exc:
                     raise ConfigError(f"--scheduler {self.scheduler}: cannot connect ({exc})") from None
             else:
                 cluster = LocalCluster(n_workers=int(self.n_local), processes=True, threads_per_worker=1,

@@ -6,7 +6,6 @@ per-point ``flock`` that keeps two scans from training one point twice.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..files import PARTIAL, write_text
 from ..rundir import CONFIG, METRICS, missing_files
 
@@ -25,6 +24,16 @@ if TYPE_CHECKING:
 #: Lock files are never opened through a symbolic link (a planted link would have its target truncated);
 #: their mode is left to the user's umask, so a group can share a store.
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _flock(fd: int, blocking: bool = True) -> None:
+    """``fcntl.flock`` (POSIX): imported here, so that reading a store (``collect``) works anywhere."""
+    try:
+        import fcntl
+    except ImportError:
+        raise ConfigError("scan stores are locked with POSIX flock (fcntl), which this platform lacks; "
+                          "run scans on Linux or macOS (on Windows: WSL)") from None
+    fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
 
 
 class Store:
@@ -106,11 +115,19 @@ class Store:
 
     def manifest(self) -> dict:
         try:
-            return json.loads(self.manifest_path.read_text())
-        except FileNotFoundError:
+            m = json.loads(self.manifest_path.read_text())
+        except (FileNotFoundError, NotADirectoryError):   # a new store (record() says if it cannot be made)
             return {"version": 1, "keys": [], "scans": {}, "points": []}
         except (OSError, ValueError) as exc:
             raise DataError(f"{self.manifest_path}: unreadable ({exc})") from None
+        shape = (isinstance(m, dict) and isinstance(m.get("keys", []), list) and isinstance(m.get("scans", {}), dict)
+                 and isinstance(m.get("points", []), list)
+                 and all(isinstance(p, dict) and isinstance(p.get("hash"), str) and isinstance(p.get("params", {}), dict)
+                         and isinstance(p.get("scans", []), list) for p in m.get("points", [])))
+        if not shape:
+            raise DataError(f"{self.manifest_path}: not a spikegate scan manifest (expected an object with "
+                            f"'keys', 'scans' and 'points', each point an object with 'hash' and 'params')")
+        return m
 
     def errors(self) -> dict:
         out = {}
@@ -126,14 +143,17 @@ class Store:
 
     def record(self, scan: Scan) -> None:
         """Merge the scan's points and keys into ``scan.json`` (atomically, under a store lock)."""
-        self.points.mkdir(parents=True, exist_ok=True)
+        try:
+            self.points.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"store {self.root}: cannot create {self.points} ({exc.strerror or exc})") from None
         try:
             fd = os.open(self.root / ".scan.json.lock", os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o666)
         except OSError as exc:
             raise DataError(f"{self.root / '.scan.json.lock'}: cannot open the lock file ({exc.strerror or exc}; "
                             f"a symbolic link is never followed)") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _flock(fd)
             m = self.manifest()
             keys = list(m.get("keys", []))
             keys += [k for k in scan.keys if k not in keys]
@@ -171,7 +191,7 @@ class PointLock:
                 raise DataError(f"{self.path}: cannot open the lock file ({exc.strerror or exc}; "
                                 f"a symbolic link is never followed)") from None
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                _flock(fd, blocking)
             except BlockingIOError:
                 os.close(fd)
                 return False

@@ -1,0 +1,172 @@
+"""Every bad input the robustness review found: exit code 2, one line naming the problem
+(after the scan's own header line), no traceback, and nothing written where it was refused."""
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spikegate.cli import main
+
+from conftest import MNIST_DIR, ROOT, tiny_dataset
+from test_energy import WRITES, make_run
+
+DIGITS = str(ROOT / "models" / "digits.toml")
+
+
+def npz(path, **arrays):
+    ds = tiny_dataset(n_pixels=64, n_classes=10, n_train=20, n_test=10)
+    a = dict(x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
+    a.update(arrays)
+    np.savez(path, **a)
+    return f"data.path={path}"
+
+
+def scan_file(tmp, extra=""):
+    path = tmp / "scan.toml"
+    path.write_text(f'model = "{DIGITS}"\nseeds = [1]\n[set]\n"data.n_train" = 20\n"data.n_test" = 10\n'
+                    f'"train.target" = "numpy"\n' + extra)
+    return str(path)
+
+
+def rand(spec):
+    return '[random]\n"rule.tau_e" = {low = 50, high = 100, n = 2, unit = "ms", ' + spec + "}\n"
+
+
+def corrupt_mnist(tmp):
+    folder = tmp / "mnist"
+    folder.mkdir()
+    for f in MNIST_DIR.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    raw = (folder / "train-images-idx3-ubyte.gz").read_bytes()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(raw[:20] + bytes(200) + raw[220:])  # a broken deflate stream
+    return str(folder)
+
+
+def gzip_bomb(tmp):
+    import gzip
+
+    folder = tmp / "bomb"
+    folder.mkdir()
+    for f in MNIST_DIR.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(300 * 2 ** 20), 9))
+    return str(folder)
+
+
+def train_args(tmp, *sets, model=DIGITS):
+    return ["train", model, *[a for s in sets for a in ("--set", s)], "--out", str(tmp / "run"), "--no-progress"]
+
+
+CASES = {
+    # configuration values and bounds
+    "seed beyond 32 bits": (lambda t: train_args(t, "seed=4294967296"), "seed = 4294967296: must be >= 0 and <= 4294967295"),
+    "layers beyond memory": (lambda t: train_args(t, "network.layers=[64,100000000,10]"),
+                             "7,400,000,000 synapses, an estimated 750.0 GB, more than train.max_memory_gb = 16; "
+                             "raise it with --set train.max_memory_gb=751"),
+    "layers as floats": (lambda t: train_args(t, "network.layers=[64,1e8,10]"), "expected a list of integers"),
+    "epochs beyond bound": (lambda t: train_args(t, "train.epochs=1000000000"),
+                            "more than train.max_presentations = 100,000,000; raise it with --set train.max_presentations="),
+    "t_stim beyond bound": (lambda t: train_args(t, "network.t_stim=1e9 s"),
+                            "time steps, more than train.max_steps = 10,000,000,000; raise it with --set train.max_steps="),
+    "chunk beyond bound": (lambda t: train_args(t, "train.chunk=1e15"), "GatedClassifier.chunk = 1000000000000000: must be >= 1 and <= 1000"),
+    "max_memory_gb zero": (lambda t: train_args(t, "train.max_memory_gb=0"), "max_memory_gb = 0: must be > 0"),
+    "max_steps on rate": (lambda t: train_args(t, "train.max_steps=5", model=str(ROOT / "models" / "digits-rate.toml")),
+                          "train.max_steps: not used by backend 'rate'"),
+    # data
+    "corrupt deflate stream": (lambda t: train_args(t, "data.dir=" + corrupt_mnist(t), model=str(ROOT / "models" / "mnist-1layer.toml")),
+                               "train-images-idx3-ubyte.gz: cannot read (Error -3 while decompressing data"),
+    "gzip bomb": (lambda t: train_args(t, "data.dir=" + gzip_bomb(t), model=str(ROOT / "models" / "mnist-1layer.toml")),
+                  "train-images-idx3-ubyte.gz: cannot read (decompresses to more than 256 MiB)"),
+    "0-byte npz": (lambda t: (t / "e.npz").write_bytes(b"") or train_args(t, "data.source=npz", f"data.path={t / 'e.npz'}"),
+                   "e.npz: cannot read as .npz (No data left in file)"),
+    "empty x_train": (lambda t: train_args(t, "data.source=npz", npz(t / "d.npz", x_train=np.zeros((0, 64)), y_train=np.zeros(0, int))),
+                      "d x_train: shape (0, 64): no images"),
+    "empty test set": (lambda t: train_args(t, "data.source=npz", npz(t / "d.npz", x_test=np.zeros((0, 64)), y_test=np.zeros(0, int))),
+                       "d x_test: shape (0, 64): no images"),
+    "string pixels": (lambda t: train_args(t, "data.source=npz", npz(t / "d.npz", x_train=np.full((20, 64), "a"))),
+                      "d x_train: values of type <U1; allowed: real numbers"),
+    "string labels": (lambda t: train_args(t, "data.source=npz", npz(t / "d.npz", y_train=np.array(["a"] * 20))),
+                      "d y_train: values of type <U1; allowed: real numbers"),
+    "complex pixels": (lambda t: train_args(t, "data.source=npz", npz(t / "d.npz", x_train=np.zeros((20, 64)) + 0.1j)),
+                       "d x_train: values of type complex128; allowed: real numbers"),
+    "boolean labels": (lambda t: train_args(t, "data.source=npz", npz(t / "d.npz", y_train=np.ones(20, bool))),
+                       "d y_train: values of type bool; allowed: real numbers"),
+    # output paths
+    "--out under a file": (lambda t: (t / "f").write_text("x") and ["train", DIGITS, "--out", str(t / "f" / "run"), "--no-progress"],
+                           "cannot write in"),
+    # scans
+    "random digits not a number": (lambda t: ["scan", scan_file(t, rand('digits = "abc"')), "--store", str(t / "s")],
+                                   "rule.tau_e.digits = 'abc': must be an integer in [1, 17]"),
+    "random digits negative": (lambda t: ["scan", scan_file(t, rand("digits = -1")), "--store", str(t / "s")],
+                               "rule.tau_e.digits = -1: must be an integer in [1, 17]"),
+    "random log not a boolean": (lambda t: ["scan", scan_file(t, rand('log = "no"')), "--store", str(t / "s")],
+                                 "rule.tau_e.log = 'no': expected true or false"),
+    "too many points": (lambda t: ["scan", scan_file(t, '[grid]\n"rule.tau_e" = [' + ", ".join(f'"{i} ms"' for i in range(1, 120))
+                                                    + ']\n"rule.eta" = [' + ", ".join(f'"{i} Hz"' for i in range(1, 120)) + "]\n"),
+                                   "--store", str(t / "s")],
+                        "14,161 points: more than max_points = 10,000"),
+    "max_points not a number": (lambda t: ["scan", _max_points_file(t), "--store", str(t / "s")],
+                                "max_points = 'many': expected an integer >= 1"),
+    "store under a file": (lambda t: (t / "f").write_text("x") and ["scan", scan_file(t), "--store", str(t / "f" / "store")],
+                           "cannot create"),
+    "scan.json holding a list": (lambda t: _store(t, "[]") and ["scan", scan_file(t), "--store", str(t / "st")],
+                                 "scan.json: not a spikegate scan manifest"),
+    "scan.json points not objects": (lambda t: _store(t, '{"points": [1]}') and ["scan", scan_file(t), "--store", str(t / "st")],
+                                     "scan.json: not a spikegate scan manifest"),
+    "collect of a bad scan.json": (lambda t: _store(t, "[]") and ["collect", str(t / "st")], "scan.json: not a spikegate scan manifest"),
+    "scheduler not an address": (lambda t: ["scan", scan_file(t), "--store", str(t / "s"), "--scheduler", "not an address"],
+                                 "--scheduler not an address: cannot connect"),
+    "max attempts zero": (lambda t: ["scan", scan_file(t), "--store", str(t / "s"), "--max-attempts", "0"],
+                          "--max-attempts 0: must be >= 1"),
+    # energy
+    "bits denormal": (lambda t: ["energy", _run(t), "--bits", "1e-320"], "--bits = 1e-320: must be >= 0.001 and <= 1024"),
+    "bits huge": (lambda t: ["energy", _run(t), "--bits", "1e300"], "--bits = 1e+300: must be >= 0.001 and <= 1024"),
+    "catalogue figure huge": (lambda t: ["energy", _run(t), "--catalogue", _catalogue(t, "1e308")],
+                              "Technology.value = 1e+308 pJ: must be <= 1. * Mjoule per unit"),
+    "catalogue bits huge": (lambda t: ["energy", _run(t), "--catalogue", _catalogue(t, "1", bits="1e300")],
+                            "Technology.bits = 1e+300: must be > 0 and <= 1000000000000.0"),
+}
+
+
+def _max_points_file(t):
+    path = t / "mp.toml"
+    path.write_text(f'model = "{DIGITS}"\nmax_points = "many"\nseeds = [1]\n')
+    return str(path)
+
+
+def _store(t, manifest):
+    (t / "st" / "points").mkdir(parents=True)
+    (t / "st" / "scan.json").write_text(manifest)
+    return True
+
+
+def _run(t):
+    return str(make_run(t / "energy-run", WRITES))
+
+
+def _catalogue(t, value, bits="32"):
+    path = t / "cat.toml"
+    path.write_text(f'[technology.Huge]\nfigure = "x"\nvalue = {value}\nunit = "pJ"\nbits = {bits}\n'
+                    f'boundary = "system"\nsource = "a test"\n')
+    return str(path)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(case, tmp_path, capsys):
+    if ("mnist" in case or "deflate" in case or "bomb" in case) and not MNIST_DIR.exists():
+        pytest.skip("MNIST not available")
+    make_args, message = CASES[case]
+    args = make_args(tmp_path)
+    before = set(p for p in tmp_path.rglob("*"))
+    brian_files = set(Path(tempfile.gettempdir()).glob("brian_*"))   # Brian2's debug logs and scripts
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err, err
+    lines = [ln for ln in err if not ln.startswith("scan ")]          # the scan's header line comes first
+    assert len(lines) == 1 and lines[0].startswith("spikegate: error: ") and message in lines[0], err
+    assert not any("Traceback" in ln for ln in err)
+    after = set(p for p in tmp_path.rglob("*"))
+    assert sorted(map(str, after - before)) == []                     # no run, store, table or temporary
+    assert not list(Path(tempfile.gettempdir()).glob("brian_*")) or brian_files == set(
+        Path(tempfile.gettempdir()).glob("brian_*"))
