@@ -103,3 +103,23 @@ def test_training_leaves_brian2_as_it_found_it(monkeypatch):
     train(MODEL, overrides=TINY[:-1] + ["train.target=numpy", "train.epochs=1"], progress=False)
     assert b2.get_device() is device
     assert {k: b2.prefs[k] for k in b2.prefs} == prefs
+
+
+def test_folders_of_dead_processes_are_removed_and_no_others(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from spikegate.backends.standalone import process_folder, remove_process_folders
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    names = [process_folder("run-args", int(dead)), process_folder("results", int(dead)),
+             process_folder("run-args"), process_folder("results"),         # this process: alive
+             f"run-args-otherhost-{dead}", "results", "static_arrays"]      # another host's; Brian2's own
+    for n in names:
+        (tmp_path / n).mkdir()
+    remove_process_folders(tmp_path, only_dead=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+    remove_process_folders(tmp_path, pid=os.getpid())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[4:])

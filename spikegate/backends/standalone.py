@@ -13,11 +13,13 @@ trainings, seeds, gates or data sets.
   ``~/.cache/spikegate/standalone``), the key a hash of everything that is compiled in: the
   network declaration, the chunk and the object names. A second process with the same key
   finds the binary up to date (``make`` recompiles nothing); several processes share it and
-  write their results into a directory of their own (``results-<pid>``); a process builds under
+  write their results into a directory of their own (``results-<host>-<pid>``); a process builds under
   an exclusive lock and runs under a shared one (:func:`project_lock`), so no binary is
   rebuilt while another process runs it.
-* Run arguments that are arrays go to files of the process (``run-args-<pid>/``), overwritten
-  by the next run: no file is shared between processes, and none piles up.
+* Run arguments that are arrays go to files of the process (``run-args-<host>-<pid>/``),
+  overwritten by the next run: no file is shared between processes. A process removes its
+  run-argument and results folders at exit, and a build removes those of this host's
+  processes that no longer run (killed ones), so they do not pile up.
 * Brian2's random seed is compiled in; the seed is therefore a state variable of the
   control group (a run argument) and code inserted into ``main`` reseeds the generators
   from it at the start of every run. Each chunk gets its own seed, drawn from the
@@ -29,10 +31,12 @@ trainings, seeds, gates or data sets.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -83,6 +87,39 @@ def project_lock(directory: Path, exclusive: bool):
         os.close(fd)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's process
+        return True
+    return True
+
+
+def process_folder(kind: str, pid: int | None = None) -> str:
+    """``run-args-<host>-<pid>`` or ``results-<host>-<pid>``: one per process that runs the binary
+    (the host too: a cache in a home directory may be shared by the nodes of a cluster)."""
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname()) or "host"
+    return f"{kind}-{host}-{os.getpid() if pid is None else pid}"
+
+
+def remove_process_folders(directory: Path, only_dead: bool = False, pid: int | None = None) -> None:
+    """Remove the run-argument and results folders (:func:`process_folder`) of one process of
+    this host (``pid``), or of every process of this host that no longer runs (``only_dead``):
+    they would otherwise pile up, one pair per process that ever ran the binary."""
+    import shutil
+
+    for kind in ("run-args", "results"):
+        stem = process_folder(kind, 0)[:-1]
+        for folder in Path(directory).glob(f"{stem}*"):
+            number = folder.name[len(stem):]
+            if not number.isdigit() or not folder.is_dir():
+                continue
+            if (pid is not None and int(number) == pid) or (only_dead and not _alive(int(number))):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
 def _build(spec: NetworkSpec, gate: Gate, n_images_placeholder: int, chunk: int, name: str, directory: Path):
     """Build and compile the project; returns (classifier objects, device, seconds)."""
     import brian2 as b2
@@ -106,6 +143,7 @@ def _build(spec: NetworkSpec, gate: Gate, n_images_placeholder: int, chunk: int,
         directory.mkdir(parents=True, exist_ok=True)
         with project_lock(directory, exclusive=True):  # no process runs the binary while it is rebuilt
             device.build(directory=str(directory), compile=True, run=False, with_output=False)
+            remove_process_folders(directory, only_dead=True)
     finally:
         reset_device()
     return clf, device, time.perf_counter() - t0
@@ -128,7 +166,7 @@ class StandaloneClassifier:
         self.spec, self.gate, self.seed, self.chunk, self.name = spec, gate, int(seed), int(chunk), name
         self.key = structure_key(spec, self.chunk, name)
         self.directory = Path(directory) if directory is not None else cache_root() / self.key
-        self.results = f"results-{os.getpid()}"
+        self.results = process_folder("results")
         self.compile_seconds = 0.0
         self.ident = (self.key, str(self.directory.resolve()))
         if _ACTIVE.get("ident") != self.ident:
@@ -200,8 +238,10 @@ class StandaloneClassifier:
         share or delete each other's files, and nothing piles up in ``static_arrays``."""
         from brian2 import TimedArray
 
-        folder = self.directory / f"run-args-{os.getpid()}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.directory / process_folder("run-args")
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            atexit.register(remove_process_folders, self.directory, pid=os.getpid())
         assignments = []
         for key, value in values.items():
             if isinstance(key, TimedArray):
