@@ -121,12 +121,18 @@ def cmd_scan(args) -> int:
 def cmd_collect(args) -> int:
     """``spikegate collect``: write the CSV and the requested plots."""
     from .files import write_csv
-    from .scan import Store, collect, plot_axis, plot_heatmap
+    from .scan import Store, aggregate, collect, plot_axis, plot_heatmap
 
     store = Store(args.store)
     rows, columns = collect(store, on_skip=lambda h, reason: print(
         f"spikegate: warning: point {h} left out: {store.run_dir(h)}: {reason}", file=sys.stderr))
     out = Path(args.output) if args.output else store.root / "results.csv"
+    for x, y in args.plot:            # every requested figure is checked before anything is written
+        if rows:
+            aggregate(rows, x, y, args.hue if rows and args.hue in rows[0] else None)
+    for x, y, z in args.heatmap:
+        if rows:
+            aggregate(rows, x, z, hue=y)
     write_csv(out, rows, columns)
     m = store.manifest()
     errors = store.errors()

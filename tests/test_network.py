@@ -266,3 +266,23 @@ def test_bad_test_window_is_one_config_error():
 
     with pytest.raises(ConfigError, match=r"network.t_test = .*multiple \(>= 2\) of dt"):
         resolve(TINY_MODEL, ["network.t_test='0.7 ms'"])
+
+
+def test_two_classifiers_share_one_network_with_their_own_monitors():
+    """Default names are unique per living classifier ("sg", "sg2"); a name must be an identifier."""
+    ds = tiny_dataset(n_train=12)
+    spec = small_spec()
+    a = GatedClassifier(spec, Lazy(), ds.x_train, seed=1, chunk=6)
+    b = GatedClassifier(spec, Always(), ds.x_train, seed=2, chunk=6)
+    assert a.name != b.name and {a.name, b.name} <= {"sg", *(f"sg{k}" for k in range(2, 50))}
+    rate_a = b2.PopulationRateMonitor(a.output, name="mine_a")
+    rate_b = b2.PopulationRateMonitor(b.output, name="mine_b")
+    net = b2.Network(a.objects, b.objects, rate_a, rate_b)
+    for clf in (a, b):
+        clf.load_schedule(np.arange(6), ds.y_train[:6])
+        clf.align(net)
+    net.run(a.duration())
+    assert a.last_presentations(6).gate_open.sum() <= 6 and b.last_presentations(6).gate_open.all()
+    assert len(rate_a.rate) == len(rate_b.rate) > 0
+    with pytest.raises(ParameterError, match=r"GatedClassifier.name = '../x': expected a Python identifier"):
+        GatedClassifier(spec, Lazy(), ds.x_train, name="../x")

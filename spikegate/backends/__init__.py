@@ -61,7 +61,8 @@ def build(cfg: "RunConfig", ds: "Dataset", seed_offset: int = 0) -> Classifier:
 
     from .spiking import GatedClassifier
 
-    clf = GatedClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed, chunk=cfg.training.chunk)
+    # one name for every training: each has a Network of its own, and the Cython cache hits
+    clf = GatedClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed, chunk=cfg.training.chunk, name="sg")
     brian2.seed(cfg.seed + seed_offset)   # the spike trains' stream (the weights keep cfg.seed)
     return clf
 

@@ -53,6 +53,7 @@ closed-form updates agree to rounding.
 """
 from __future__ import annotations
 
+import gc
 import math
 import time
 
@@ -141,6 +142,32 @@ def power_code(name: str, alpha: float) -> str:
     return f"{name} ** alpha"
 
 
+def _names_in_use() -> set:
+    from brian2.core.names import Nameable
+
+    return {obj.name for obj in (ref() for ref in Nameable.__instances__()) if obj is not None}
+
+
+def free_prefix(base: str) -> str:
+    """``base``, or ``base2``, ``base3``, ...: the first prefix no living classifier uses."""
+    used = _names_in_use()
+    if f"{base}_clock" in used:
+        gc.collect()   # a dropped classifier's objects live until the collector frees their cycles
+        used = _names_in_use()
+    k, name = 1, base
+    while f"{name}_clock" in used:
+        k += 1
+        name = f"{base}{k}"
+    return name
+
+
+def check_prefix(name) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ParameterError(f"GatedClassifier.name = {name!r}: expected a Python identifier (a prefix of "
+                             f"Brian2 object names), e.g. 'sg'", "GatedClassifier.name")
+    return name
+
+
 class GatedClassifier:
     """Brian2 objects of a spiking classifier with error-gated three-factor plasticity.
 
@@ -156,8 +183,10 @@ class GatedClassifier:
         generator per process, so the last seed set before ``run()`` is the one in effect.
     chunk : int
         Presentations per ``run()`` call (fixed so the generated code never changes).
-    name : str
+    name : str, optional
         Prefix of all Brian2 object names (stable names let Brian2 reuse compiled code).
+        Default: ``"sg"``, or ``"sg2"``, ``"sg3"``, ... while classifiers with the earlier
+        prefixes exist, so that several classifiers can share one ``Network``.
 
     Notes
     -----
@@ -169,7 +198,7 @@ class GatedClassifier:
     """
 
     def __init__(self, spec: NetworkSpec, gate: Gate, images, seed: int = 0, chunk: int = 1000,
-                 name: str = "sg"):
+                 name: str | None = None):
         if not isinstance(spec, NetworkSpec):
             raise ParameterError(f"GatedClassifier.spec: expected a NetworkSpec, got {type(spec).__name__}")
         if not isinstance(gate, Gate):
@@ -177,7 +206,7 @@ class GatedClassifier:
         self.spec = spec
         self.gate = gate
         self.chunk = check_number("GatedClassifier.chunk", chunk, minimum=1, maximum=MAX_CHUNK, integer=True)
-        self.name = name
+        self.name = free_prefix("sg") if name is None else check_prefix(name)
         self.seed = int(seed)
         self.simulated = spec.ern.simulated
         #: silent post-decision rows per presentation (simulated interval; 0 with the closed form)
