@@ -286,3 +286,30 @@ def test_two_classifiers_share_one_network_with_their_own_monitors():
     assert len(rate_a.rate) == len(rate_b.rate) > 0
     with pytest.raises(ParameterError, match=r"GatedClassifier.name = '../x': expected a Python identifier"):
         GatedClassifier(spec, Lazy(), ds.x_train, name="../x")
+
+
+def test_run_in_your_own_network_drives_the_memory_and_ignores_your_variables(caplog):
+    """``clf.run(net, samples, labels, memory)``: the user's names (n, w, x) do not warn, the memory
+    gates of the second pass are the mistakes of the first, and the result equals present()."""
+    import logging
+
+    from spikegate import Memorized, MistakeMemory
+
+    ds = tiny_dataset(n_train=10)
+    n, w, x = 5, 3, 1   # noqa: F841 - names of the classifier's own variables, in the caller's namespace
+    spec = small_spec()
+    clf = GatedClassifier(spec, Memorized(), ds.x_train, seed=4, chunk=4, name="own")
+    spikes = b2.SpikeMonitor(clf.input, name="own_spikes")
+    net = b2.Network(clf.objects, spikes)
+    memory = MistakeMemory(10, float("inf"), 0.5)
+    with caplog.at_level(logging.WARNING, logger="brian2"):
+        first = clf.run(net, np.arange(10), ds.y_train[:10], memory=memory)
+        second = clf.run(net, np.arange(10), ds.y_train[:10], memory=memory)
+    assert not [r for r in caplog.records if "run namespace" in r.getMessage()]
+    np.testing.assert_array_equal(memory.gate(np.arange(10)) > 0, first.mistake | second.mistake)
+    # memorized: open on a mistake now or remembered from the first pass
+    np.testing.assert_array_equal(second.gate_open, second.mistake | first.mistake)
+    assert spikes.num_spikes > 0 and len(first.mistake) == len(second.mistake) == 10
+    other = b2.Network(b2.SpikeMonitor(clf.input, name="own_other_spikes"))
+    with pytest.raises(ParameterError, match="the network lacks .* of the classifier's objects"):
+        clf.run(other, np.arange(2), ds.y_train[:2])

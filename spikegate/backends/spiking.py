@@ -63,7 +63,7 @@ from brian2 import ms, second, Quantity
 
 from ..errors import DataError, ParameterError
 from ..ledger import PresentationLog
-from ..model import ERNSignal, Gate, NetworkSpec
+from ..model import ERNSignal, Gate, MistakeMemory, NetworkSpec
 from ..model.gates import DECISION_CODE, RIVAL_CODE
 from ..units import check_number
 from .brian import codegen_target
@@ -600,13 +600,40 @@ class GatedClassifier:
     def present(self, samples, labels, memgate=None, learn: bool = True, progress=None) -> PresentationLog:
         """Present ``samples`` (rows of the image bank) in order, in chunks of ``self.chunk``.
 
-        Each chunk is one ``run()``; decisions, gating and writes happen in generated code.
-        ``progress`` (optional) is called with the number of presentations finished after each chunk.
+        Each chunk is one ``run()`` of the classifier's own network; decisions, gating and
+        writes happen in generated code. ``memgate``: the memory gate of each presentation
+        (0/1; default 0). ``progress`` (optional) is called with the number of presentations
+        finished after each chunk.
         """
+        return self._present_in(self.network, samples, labels, memgate, learn, progress)
+
+    def run(self, net: b2.Network, samples, labels, memory: MistakeMemory | None = None, learn: bool = True,
+            progress=None) -> PresentationLog:
+        """Present ``samples`` in your own ``net`` (which holds :attr:`objects` and, say, your monitors).
+
+        Chunk by chunk: loads the schedule, aligns it to ``net.t`` and calls ``net.run`` with
+        an explicit empty run namespace, so variables of your script (``n``, ``w``, ``x``...)
+        neither shadow nor warn. ``memory`` (a :class:`MistakeMemory` indexed by image-bank
+        row) drives the memory gates of ``memorized``/``trace`` and is updated with the
+        presentations' mistakes; each sample at most once per call.
+        """
+        samples = np.asarray(samples, dtype=np.int64)
+        if memory is not None and not isinstance(memory, MistakeMemory):
+            raise ParameterError(f"GatedClassifier.run: memory must be a MistakeMemory, got {type(memory).__name__}")
+        missing = [obj.name for obj in self.objects if obj not in net.objects]
+        if missing:
+            raise ParameterError(f"GatedClassifier.run: the network lacks {len(missing)} of the classifier's "
+                                 f"objects (e.g. {missing[0]!r}); build it with b2.Network(clf.objects, ...)")
+        memgate = memory.gate(samples) if memory is not None else None
+        log = self._present_in(net, samples, labels, memgate, learn, progress)
+        if memory is not None and learn:
+            memory.update(samples, log.mistake)
+        return log
+
+    def _present_in(self, net, samples, labels, memgate, learn, progress) -> PresentationLog:
         samples = np.asarray(samples, dtype=np.int64)
         labels = np.asarray(labels, dtype=np.int64)
         memgate = np.zeros(len(samples)) if memgate is None else np.asarray(memgate, dtype=float)
-        net = self.network
         self.control.learning = 1 if learn else 0
         start_rec = len(self.control_monitor.t)
         t0 = time.perf_counter()
