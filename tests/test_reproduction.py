@@ -61,6 +61,7 @@ def test_accuracy_converges_in_dt(tmp_path):
     rows = protocol("digits", tmp_path, [1, 2, 3], {"network.dt": ["0.1 ms", "0.5 ms"]})
     mean = {dt: statistics.mean(r["test_accuracy"] for r in rows if r["network.dt"] == dt)
             for dt in ("0.1 ms", "0.5 ms")}
+    print(f"\ndigits, gate ern, seeds 1-3: test accuracy {mean}")
     assert abs(mean["0.1 ms"] - mean["0.5 ms"]) <= 0.02, mean
 
 
@@ -70,4 +71,5 @@ def test_runtime_and_compiled_engines_learn_alike(tmp_path):
     rows = protocol("digits", tmp_path, [1, 2, 3], {"train.device": ["runtime", "cpp_standalone"]})
     mean = {d: statistics.mean(r["test_accuracy"] for r in rows if r["train.device"] == d)
             for d in ("runtime", "cpp_standalone")}
+    print(f"\ndigits, gate ern, seeds 1-3: test accuracy {mean}")
     assert abs(mean["runtime"] - mean["cpp_standalone"]) <= 0.015, mean

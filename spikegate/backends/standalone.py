@@ -120,6 +120,30 @@ def remove_process_folders(directory: Path, only_dead: bool = False, pid: int | 
                 shutil.rmtree(folder, ignore_errors=True)
 
 
+_SOURCES = ("*.cpp", "*.h", "code_objects/*.cpp", "code_objects/*.h", "brianlib/*", "makefile", "win_makefile")
+
+
+def _source_stamps(directory: Path) -> dict:
+    """Content hash and modification time of every generated source file of a project."""
+    stamps = {}
+    for pattern in _SOURCES:
+        for path in Path(directory).glob(pattern):
+            if path.is_file():
+                stamps[path] = (hashlib.sha256(path.read_bytes()).digest(), path.stat().st_mtime_ns)
+    return stamps
+
+
+def _restore_unchanged_stamps(directory: Path, before: dict) -> None:
+    """Brian2 rewrites every source file at each build (``main.cpp`` included): give the ones
+    whose content did not change their old modification time, so ``make`` rebuilds nothing."""
+    for path, (digest, mtime) in before.items():
+        try:
+            if hashlib.sha256(path.read_bytes()).digest() == digest:
+                os.utime(path, ns=(mtime, mtime))
+        except OSError:
+            pass
+
+
 def _build(spec: NetworkSpec, gate: Gate, n_images_placeholder: int, chunk: int, name: str, directory: Path):
     """Build and compile the project; returns (classifier objects, device, seconds)."""
     import brian2 as b2
@@ -142,7 +166,12 @@ def _build(spec: NetworkSpec, gate: Gate, n_images_placeholder: int, chunk: int,
         net.run(clf.duration(chunk), namespace={})
         directory.mkdir(parents=True, exist_ok=True)
         with project_lock(directory, exclusive=True):  # no process runs the binary while it is rebuilt
-            device.build(directory=str(directory), compile=True, run=False, with_output=False)
+            before = _source_stamps(directory)
+            device.build(directory=str(directory), compile=False, run=False, with_output=False)
+            _restore_unchanged_stamps(directory, before)
+            from brian2.codegen.cpp_prefs import get_compiler_and_args
+
+            device.compile_source(str(directory), get_compiler_and_args()[0], False, False)
             remove_process_folders(directory, only_dead=True)
     finally:
         reset_device()
