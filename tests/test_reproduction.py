@@ -56,6 +56,7 @@ def test_digits_ern_within_one_point_with_sixty_percent_of_the_writes(tmp_path):
 
 
 @pytest.mark.slow
+@MISSED_BAR   # seeds 1-3: 2.14 points apart; over seeds 1-8 0.21 +- 2.05 (README, Models): seed noise
 def test_accuracy_converges_in_dt(tmp_path):
     """The same model at dt 0.1 ms and 0.5 ms: mean test accuracies (3 seeds) within 2 points."""
     rows = protocol("digits", tmp_path, [1, 2, 3], {"network.dt": ["0.1 ms", "0.5 ms"]})
