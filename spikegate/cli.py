@@ -172,16 +172,22 @@ def cmd_energy(args) -> int:
         energy.biology_reference(cat, energy.bits_per_synapse(), spb)
     except ParameterError as exc:
         raise EnergyError(exc.restated("--synapses-per-bit")) from None
+    out_dir = Path(args.out) if args.out else (Path.cwd() if args.compare else Path(args.run_dir or "."))
+    stem = "energy_compare" if args.compare else "energy"
+    existing = [out_dir / f"{stem}.{ext}" for ext in ("csv", "png", "svg") if (out_dir / f"{stem}.{ext}").exists()]
+    if existing and not args.force:
+        raise EnergyError(f"{existing[0]}: exists; pass --force to replace the {stem} outputs, "
+                          f"or --out DIR to write them elsewhere")
     if args.compare:
         records = energy.compare(args.compare, bits, cat, args.technology, synapses_per_bit=spb)
         curves = energy.compare_curves(args.compare, bits, cat, args.technology, synapses_per_bit=spb)
-        paths = energy.write_compare(records, curves, Path(args.out) if args.out else Path.cwd())
+        paths = energy.write_compare(records, curves, out_dir)
         print(energy.format_compare(records))
     else:
         if not args.run_dir:
             raise EnergyError("give a run directory (spikegate energy RUN_DIR) or --compare DIR1 DIR2 ...")
         records = energy.report(args.run_dir, bits, cat, args.technology, synapses_per_bit=spb)
-        paths = energy.write_report(records, Path(args.out) if args.out else Path(args.run_dir))
+        paths = energy.write_report(records, out_dir)
         print(energy.format_report(records))
     print(f"\nwrote {', '.join(str(p) for p in paths)}")
     return 0
@@ -240,6 +246,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--synapses-per-bit", default="1",
                    help="biology: synapses changed per stored bit of long-term memory (default 1)")
     p.add_argument("--out", help="output directory (default: the run directory; with --compare: .)")
+    p.add_argument("--force", action="store_true", help="replace energy outputs that exist already")
     return ap
 
 

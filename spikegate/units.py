@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from brian2 import Quantity, get_dimensions
+from brian2 import Quantity, Unit, get_dimensions
 from brian2.units import allunits
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
@@ -29,7 +29,8 @@ UNITS = {
 #: Units in which :func:`format_quantity` writes a quantity back, by preference.
 _FORMAT_UNITS = ("ms", "Hz", "mV", "second", "volt", "J")
 
-_QUANTITY = re.compile(r"^\s*([-+]?(?:inf(?:inity)?|[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))\s*\*?\s*([A-Za-z]+)?\s*$",
+_QUANTITY = re.compile(r"^\s*([-+]?(?:inf(?:inity)?|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?))"
+                       r"\s*\*?\s*([A-Za-z]+)?\s*$",
                        re.IGNORECASE)
 
 
@@ -58,10 +59,19 @@ def parse_quantity(text, where: str):
     unit_name = m.group(2)
     if unit_name is None:
         return number
-    if unit_name not in UNITS:
-        raise ParameterError(
-            f"{where} = {text!r}: unknown unit {unit_name!r}; allowed units: {', '.join(sorted(UNITS))}", where)
-    return number * UNITS[unit_name]
+    unit = brian_unit(unit_name)
+    if unit is None:
+        raise ParameterError(f"{where} = {text!r}: unknown unit {unit_name!r}; allowed: Brian2's unit names "
+                             f"(e.g. {', '.join(sorted(UNITS))}, msecond, mvolt, Gsecond)", where)
+    return number * unit
+
+
+def brian_unit(name: str):
+    """The Brian2 unit called ``name`` (``ms``, ``msecond``, ``kHz``, ``pjoule``, ...), or None."""
+    if name in UNITS:
+        return UNITS[name]
+    unit = getattr(allunits, name, None)
+    return unit if isinstance(unit, Unit) else None
 
 
 def check_quantity(where: str, value, unit, *, minimum=None, strict=False, allow_inf=False, example=None):

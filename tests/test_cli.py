@@ -33,7 +33,7 @@ def run_cli(args, tmp_path, capsys):
     (["--set", "rule.tau_e=5 mV"], "rule.tau_e = 5. * mvolt: wrong unit, expected units of ms (e.g. 1*ms)"),
     (["--set", "neuron.tau_m=-20 ms"], "neuron.tau_m = -20. * msecond: must be > 0. * second"),
     (["--set", "ern.tau=-1 ms"], "ern.tau = -1. * msecond: must be > 0. * second"),
-    (["--set", "network.dt=0.5 parsecs"], "network.dt = '0.5 parsecs': unknown unit 'parsecs'; allowed units:"),
+    (["--set", "network.dt=0.5 parsecs"], "network.dt = '0.5 parsecs': unknown unit 'parsecs'; allowed: Brian2's unit names"),
     (["--gate", "sometimes"], "gate.name = 'sometimes': unknown; allowed: always, lazy, memorized, trace, margin"),
     (["--set", "gate.name=trace", "--set", "gate.tau_mem=-2"], "gate.tau_mem = -2: must be >= 0"),
     (["--set", "data.n_train=0"], "data.n_train = 0: must be >= 1"),
@@ -155,3 +155,12 @@ def test_an_unusable_output_path_is_refused_before_training(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith(f"spikegate: error: --out {blocker / 'run'}: cannot write in {blocker}"), err
     assert "\n" not in err and blocker.read_text() == "a file, not a directory"
+
+
+def test_quantities_take_every_brian2_unit_name_and_repr():
+    """Units are Brian2's own: names (msecond, hertz, Gsecond) and reprs ("50. * msecond") resolve alike."""
+    base = resolve(DIGITS)
+    same = resolve(DIGITS, ["network.t_stim=50. * msecond", "network.dt=0.0005 second", "input.nu_max=0.4 kHz",
+                            "network.w_scale=0.003 volt"])
+    assert same.spec == base.spec and same.to_toml() == base.to_toml()
+    assert resolve(DIGITS, ["network.t_stim=5e-11 Gsecond"]).spec.t_stim == base.spec.t_stim

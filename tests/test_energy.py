@@ -332,3 +332,17 @@ def test_inconsistent_or_corrupt_run_dir_and_bad_usage(tmp_path, capsys):
     assert "give a run directory" in capsys.readouterr().err
     assert main(["energy", str(r), "--compare", str(r)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_energy_outputs_are_not_replaced_without_force(run, capsys):
+    assert main(["energy", str(run)]) == 0
+    before = (run / "energy.csv").read_text()
+    (run / "energy.csv").write_text(before + "# my notes\n")
+    capsys.readouterr()
+    assert main(["energy", str(run), "--bits", "8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"spikegate: error: {run / 'energy.csv'}: exists; pass --force to replace the energy outputs, "
+                   f"or --out DIR to write them elsewhere"), err
+    assert (run / "energy.csv").read_text() == before + "# my notes\n"
+    assert main(["energy", str(run), "--bits", "8", "--force"]) == 0
+    assert (run / "energy.csv").read_text() != before
