@@ -375,3 +375,14 @@ def test_dask_local_cluster(tiny, fail_store, tmp_path, capsys):
     for r in rows:
         assert (r["n_writes"], r["test_accuracy"], r["sum_abs_dw"]) == \
             (local[r["point"]]["n_writes"], local[r["point"]]["test_accuracy"], local[r["point"]]["sum_abs_dw"])
+
+
+def test_plot_axes_carry_the_units_of_the_values():
+    rows = [{"rule.eta": f"{eta} Hz", "network.t_stim": "50 ms", "seed": s, "gate.name": "lazy",
+             "test_accuracy": 0.8 + 0.01 * s, "train_seconds": 2.0 + s}
+            for eta in (0.25, 0.5) for s in (1, 2)]
+    ax = plot_axis(rows, x="rule.eta", y="train_seconds").axes[0]
+    assert ax.get_xlabel() == "rule.eta (Hz)" and ax.get_ylabel() == "train_seconds (s), mean ± s.e.m., n=2"
+    fig = plot_heatmap(rows, x="rule.eta", y="network.t_stim", z="test_accuracy")
+    assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == ("rule.eta (Hz)", "network.t_stim (ms)")
+    assert fig.axes[1].get_ylabel() == "test_accuracy, mean"     # the colour bar

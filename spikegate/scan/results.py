@@ -109,6 +109,18 @@ def as_number(v):
     return None
 
 
+_UNIT = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+|inf)(?:[eE][-+]?\d+)?\s*\*?\s*([A-Za-z]+)\s*$", re.IGNORECASE)
+
+
+def axis_label(rows, key: str) -> str:
+    """``key`` with its unit: the one unit its quantity strings share (``rule.eta`` -> ``rule.eta (Hz)``),
+    or seconds for the ``*_seconds`` metrics."""
+    if key.endswith("_seconds"):
+        return f"{key} (s)"
+    units = {m.group(1) for r in rows if isinstance(r.get(key), str) and (m := _UNIT.match(r[key]))}
+    return f"{key} ({units.pop()})" if len(units) == 1 else key
+
+
 def _filter(rows, where):
     if not where:
         return list(rows)
@@ -177,9 +189,10 @@ def plot_axis(rows, x, y, hue="gate.name", where=None, ax=None, out=None, logx=N
     else:
         ax.set_xticks(range(len(cats)), cats)
     ns = [s[3] for series in agg.values() for s in series]
-    ax.set_xlabel(x)
-    ax.set_ylabel(f"{y} (mean ± s.e.m., n={min(ns)}–{max(ns)})" if min(ns) != max(ns)
-                  else f"{y} (mean ± s.e.m., n={ns[0]})")
+    ax.set_xlabel(axis_label(rows, x))
+    ylabel = axis_label(rows, y)
+    ax.set_ylabel(f"{ylabel}, mean ± s.e.m., n={min(ns)}–{max(ns)}" if min(ns) != max(ns)
+                  else f"{ylabel}, mean ± s.e.m., n={ns[0]}")
     if hue:
         ax.legend(title=hue, fontsize="small")
     if title:
@@ -215,9 +228,9 @@ def plot_heatmap(rows, x, y, z, where=None, ax=None, out=None, title=None):
     im = ax.imshow(grid, aspect="auto", origin="lower", cmap="viridis")
     ax.set_xticks(range(len(xs)), [str(v) for v in xs])
     ax.set_yticks(range(len(ys)), [str(v) for v in ys])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    fig.colorbar(im, ax=ax, label=f"{z} (mean)")
+    ax.set_xlabel(axis_label(rows, x))
+    ax.set_ylabel(axis_label(rows, y))
+    fig.colorbar(im, ax=ax, label=f"{axis_label(rows, z)}, mean")
     finite = grid[np.isfinite(grid)]
     mid = (finite.min() + finite.max()) / 2 if finite.size else 0
     for i in range(len(ys)):
