@@ -32,6 +32,14 @@ def paired(rows, key, gate, base="always"):
     return statistics.mean(diff), statistics.mean(frac)
 
 
+def digits_means(tmp_path, key, values) -> dict:
+    """Mean test accuracy of digits (gate ern, seeds 1-3) for each value of ``key``; printed for the README."""
+    rows = protocol("digits", tmp_path, [1, 2, 3], {key: list(values)})
+    mean = {v: statistics.mean(r["test_accuracy"] for r in rows if r[key] == v) for v in values}
+    print(f"\ndigits, gate ern, seeds 1-3, {key}: test accuracy {mean}")
+    return mean
+
+
 # The README's protocol (compiled engine). Where the bar is not met, the test says so: strict
 # xfail, so that meeting it later turns the test into a failure that asks to update the README.
 MISSED_BAR = pytest.mark.xfail(strict=True, reason="bar not met (README, Results)")
@@ -59,18 +67,12 @@ def test_digits_ern_within_one_point_with_sixty_percent_of_the_writes(tmp_path):
 @MISSED_BAR   # seeds 1-3: 2.14 points apart; over seeds 1-8 0.21 +- 2.05 (README, Models): seed noise
 def test_accuracy_converges_in_dt(tmp_path):
     """The same model at dt 0.1 ms and 0.5 ms: mean test accuracies (3 seeds) within 2 points."""
-    rows = protocol("digits", tmp_path, [1, 2, 3], {"network.dt": ["0.1 ms", "0.5 ms"]})
-    mean = {dt: statistics.mean(r["test_accuracy"] for r in rows if r["network.dt"] == dt)
-            for dt in ("0.1 ms", "0.5 ms")}
-    print(f"\ndigits, gate ern, seeds 1-3: test accuracy {mean}")
+    mean = digits_means(tmp_path, "network.dt", ["0.1 ms", "0.5 ms"])
     assert abs(mean["0.1 ms"] - mean["0.5 ms"]) <= 0.02, mean
 
 
 @pytest.mark.slow
 def test_runtime_and_compiled_engines_learn_alike(tmp_path):
     """The compiled engine draws other spike trains but learns the same: digits, 3 seeds, within 1.5 points."""
-    rows = protocol("digits", tmp_path, [1, 2, 3], {"train.device": ["runtime", "cpp_standalone"]})
-    mean = {d: statistics.mean(r["test_accuracy"] for r in rows if r["train.device"] == d)
-            for d in ("runtime", "cpp_standalone")}
-    print(f"\ndigits, gate ern, seeds 1-3: test accuracy {mean}")
+    mean = digits_means(tmp_path, "train.device", ["runtime", "cpp_standalone"])
     assert abs(mean["runtime"] - mean["cpp_standalone"]) <= 0.015, mean

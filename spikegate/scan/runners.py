@@ -301,11 +301,7 @@ class _LocalRunner:
             for proc, conn in idle:
                 proc.join(timeout=10)
                 conn.close()
-        except BaseException:
-            for proc, conn in idle + list(running):
-                proc.terminate()
-            raise
-        finally:
+        finally:   # on an error or Ctrl+C too: no worker outlives the scan
             for proc, _ in idle + list(running):
                 if proc.is_alive():
                     proc.terminate()
