@@ -18,7 +18,7 @@ The package, one room per concept:
 """
 from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError
 from .model import (ERN, LIF, Always, ERNSignal, Gate, Lazy, Margin, Memorized, MistakeMemory, NetworkSpec,
-                    PoissonInput, RateSpec, Restriction, SynapticCaching, ThreeFactorRule, Trace, gate_decision,
+                    NeuronEquations, PoissonInput, RateSpec, Restriction, SynapticCaching, ThreeFactorRule, Trace, gate_decision,
                     make_gate, memory_decay, memory_gate, memory_update)
 from .ledger import EnergyLedger, PresentationLog
 from .backends.spiking import GatedClassifier, integrate_ern_update
@@ -35,7 +35,7 @@ __all__ = [
     "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERN", "make_gate", "gate_decision",
     "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
     "ERNSignal", "integrate_ern_update",
-    "LIF", "PoissonInput", "ThreeFactorRule", "NetworkSpec", "GatedClassifier", "PresentationLog",
+    "LIF", "NeuronEquations", "PoissonInput", "ThreeFactorRule", "NetworkSpec", "GatedClassifier", "PresentationLog",
     "EnergyLedger", "RateSpec", "Restriction", "SynapticCaching", "RateClassifier",
     "Technology", "LongTermMemory", "ATPCost", "Landauer", "MetabolicModel",
     "load_catalogue", "energy_report", "energy_compare", "train", "evaluate", "TrainResult", "resolve",

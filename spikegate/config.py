@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .errors import ConfigError, ParameterError
 from .files import read_toml
-from .model import (GATES, LIF, DataSpec, ERNSignal, Gate, NetworkSpec, PoissonInput, RateSpec, Restriction,
+from .model import (GATES, LIF, NEURON_MODELS, DataSpec, ERNSignal, Gate, NetworkSpec, PoissonInput, RateSpec, Restriction,
                     SynapticCaching, ThreeFactorRule, TrainingSpec, make_gate)
 from .model.gates import GATE_NAME
 from .units import check_number
@@ -45,6 +45,7 @@ SCHEMA = {
     "data": DataSpec.field_names(),
     "network": tuple(dict.fromkeys(NETWORK_KEYS["spiking"] + NETWORK_KEYS["rate"])),
     **{section: cls.field_names() for section, cls in SPIKING_PARTS.items()},
+    "neuron": ("model",) + tuple(dict.fromkeys(k for cls in NEURON_MODELS.values() for k in cls.field_names())),
     "gate": ("name",) + tuple(dict.fromkeys(k for cls in GATES.values() for k in cls.reads())),
     "train": TrainingSpec.field_names(),
     "rate": RATE_KEYS,
@@ -54,6 +55,8 @@ SCHEMA = {
 SECTIONS = {"spiking": ("", "data", "network", *SPIKING_PARTS, "gate", "train"),
             "rate": ("", "data", "network", "rate", "restrict", "caching", "gate", "train")}
 DEFAULT_GATE = "lazy"
+#: Table-valued keys whose entries an override can set one by one (``neuron.parameters.tau_w=...``).
+TABLE_KEYS = (("neuron", "parameters"), ("neuron", "initial"))
 
 
 @dataclass
@@ -114,9 +117,12 @@ def parse_override(text: str) -> tuple[str, object]:
 def split_key(key: str) -> tuple[str, str]:
     """``"rule.eta"`` -> ``("rule", "eta")``, ``"seed"`` -> ``("", "seed")``; unknown keys raise."""
     parts = key.split(".")
+    if len(parts) == 3 and (parts[0], parts[1]) in TABLE_KEYS and parts[2].isidentifier():
+        return parts[0], f"{parts[1]}.{parts[2]}"       # one entry of a table: neuron.parameters.tau_w
     if len(parts) > 2:
         raise ConfigError(f"config key {key!r}: expected 'section.key' (sections: "
-                          f"{', '.join(s for s in SCHEMA if s)})")
+                          f"{', '.join(s for s in SCHEMA if s)}) or one of "
+                          f"{', '.join('.'.join(t) + '.NAME' for t in TABLE_KEYS)}")
     section, name = ("", parts[0]) if len(parts) == 1 else parts
     _check_key(section, name)
     return section, name
@@ -163,6 +169,12 @@ def resolve(model, overrides=(), gate: str | None = None, unread_gate_keys: str 
         section, name = split_key(key)
         if section == "gate" and name != "name":
             override_gate[name] = value
+        elif "." in name:
+            table, entry = name.split(".")
+            current = values[section].get(table) or {}
+            if not isinstance(current, dict):
+                raise ConfigError(f"{section}.{table} = {current!r}: expected a table")
+            values[section][table] = {**current, entry: value}
         else:
             values[section][name] = value
     if gate is not None:
@@ -217,15 +229,34 @@ def _declare(cls, section: dict, origin: dict, **parts):
     try:
         return cls(**section, **parts)
     except ParameterError as exc:
-        key = origins.get((exc.where or "").split("[", 1)[0])
-        raise ConfigError(exc.restated(key) if key else str(exc)) from None
+        where = (exc.where or "").split("[", 1)[0]
+        rest = ".".join(where.split(".")[2:])   # "NeuronEquations.parameters.tau_m": an entry of a table
+        key = origins.get(".".join(where.split(".")[:2]))
+        raise ConfigError(exc.restated(f"{key}.{rest}" if rest else key) if key else str(exc)) from None
 
 
 def _section(values: dict, section: str, cls):
     """Build ``cls`` from ``values[section]`` and write its resolved fields back."""
     given = {k: v for k, v in values[section].items() if v is not None}
+    if section == "neuron":
+        return _neuron(values, given)
     decl = _declare(cls, given, {k: f"{section}.{k}" for k in SCHEMA[section]})
     values[section] = decl.to_dict()
+    return decl
+
+
+def _neuron(values: dict, given: dict):
+    """The [neuron] section: ``model = "LIF"`` (default) or ``"equations"`` (any Brian2 equations)."""
+    model = given.pop("model", "LIF")
+    if model not in NEURON_MODELS:
+        raise ConfigError(f"neuron.model = {model!r}: unknown; allowed: {', '.join(NEURON_MODELS)}")
+    cls = NEURON_MODELS[model]
+    for key in given:
+        if key not in cls.field_names():
+            raise ConfigError(f"neuron.{key}: not read by neuron model {model!r}; its keys: "
+                              f"{', '.join(cls.field_names())}")
+    decl = _declare(cls, given, {k: f"neuron.{k}" for k in cls.field_names()})
+    values["neuron"] = {"model": model, **decl.to_dict()}
     return decl
 
 

@@ -134,7 +134,59 @@ CASES = {
                               "Technology.value = 1e+308 pJ: must be <= 1. * Mjoule per unit"),
     "catalogue bits huge": (lambda t: ["energy", _run(t), "--catalogue", _catalogue(t, "1", bits="1e300")],
                             "Technology.bits = 1e+300: must be > 0 and <= 1000000000000.0"),
+    "energy of a folder that is no run": (lambda t: ["energy", str(t)], "missing metrics.json, ledger.npz"),
+    "evaluate of a missing run": (lambda t: ["evaluate", str(t / "nope"), "--no-progress"], "nope: does not exist"),
+    # model files and overrides
+    "model file missing": (lambda t: train_args(t, model=str(t / "none.toml")), "none.toml: cannot read (No such file"),
+    "model file not TOML": (lambda t: (t / "bad.toml").write_text('name = "x"\n[data\n') and
+                            train_args(t, model=str(t / "bad.toml")), "bad.toml: invalid TOML"),
+    "unknown section": (lambda t: train_args(t, "foo.bar=1"), "unknown config section [foo]"),
+    "unknown key": (lambda t: train_args(t, "network.foo=1"), "unknown config key 'network.foo'"),
+    "override without =": (lambda t: train_args(t, "network"), "--set 'network': expected dotted.key=value"),
+    "unknown backend": (lambda t: train_args(t, "backend=foo"), "backend = 'foo': unknown; allowed: spiking, rate"),
+    "unknown data source": (lambda t: train_args(t, "data.source=foo"), "data.source = 'foo': unknown"),
+    "more samples than the data set": (lambda t: train_args(t, "data.n_train=100000"),
+                                       "data.n_train = 100000: must be in [1, 1438]"),
+    "MNIST folder missing": (lambda t: train_args(t, f"data.dir={t / 'nodir'}", model=str(ROOT / "models" / "mnist-1layer.toml")),
+                             "nodir does not exist"),
+    "negative dt": (lambda t: train_args(t, "network.dt=-1 ms"), "network.dt = -1. * msecond: must be > 0"),
+    "dt in volts": (lambda t: train_args(t, "network.dt=5 mV"), "network.dt = 5. * mvolt: wrong unit"),
+    "t_stim off the dt grid": (lambda t: train_args(t, "network.t_stim=50.3 ms"), "must be a multiple (>= 2) of dt"),
+    "one layer": (lambda t: train_args(t, "network.layers=[64]"), "need at least inputs and outputs"),
+    "one output class": (lambda t: train_args(t, "network.layers=[64,1]"), "need at least 2 output classes"),
+    "unknown gate": (lambda t: [*train_args(t), "--gate", "foo"], "gate.name = 'foo': unknown"),
+    "gate key not read": (lambda t: [*train_args(t, "gate.kappa=3"), "--gate", "lazy"], "not read by gate 'lazy'"),
+    "negative eta": (lambda t: train_args(t, "rule.eta=-1 Hz"), "rule.eta = -1. * hertz: must be > 0"),
+    "NaN time constant": (lambda t: train_args(t, "rule.tau_e=nan ms"), "rule.tau_e = 'nan ms': expected"),
+    "zero input rate": (lambda t: train_args(t, "input.nu_max=0 Hz"), "input.nu_max = 0. * hertz: must be > 0"),
+    "zero epochs": (lambda t: train_args(t, "train.epochs=0"), "train.epochs = 0: must be >= 1"),
+    # neuron models (any Brian2 equations)
+    "unknown neuron model": (lambda t: train_args(t, "neuron.model=Izh"), "neuron.model = 'Izh': unknown"),
+    "equations key on LIF": (lambda t: train_args(t, 'neuron.equations="dv/dt = I/(5*ms) : volt"'),
+                             "neuron.equations: not read by neuron model 'LIF'"),
+    "equations unparsable": (lambda t: train_args(t, *_neuron('dv/dt = : volt')), "neuron.equations: Brian2 cannot parse"),
+    "equations without I": (lambda t: train_args(t, *_neuron('dv/dt = -v/tau : volt')), "must use the synaptic input I"),
+    "equations without v": (lambda t: train_args(t, *_neuron('du/dt = (I-u)/tau : volt', initial="u")),
+                            "must define the membrane potential v"),
+    "equations define x": (lambda t: train_args(t, *_neuron('dv/dt = (I-v)/tau : volt\\ndx/dt = -x/tau : 1')),
+                           "neuron.equations: defines x, spikegate's own"),
+    "threshold unknown name": (lambda t: train_args(t, *_neuron('dv/dt = (I-v)/tau : volt'), 'neuron.threshold="v > vt"'),
+                               "neuron.threshold = 'v > vt': unknown name(s) vt"),
+    "initial without v": (lambda t: train_args(t, *_neuron('dv/dt = (I-v)/tau : volt'), "neuron.initial={}"),
+                          "neuron.initial: must give v"),
+    "parameter named w": (lambda t: train_args(t, *_neuron('dv/dt = (I-v)/tau : volt'),
+                                               'neuron.parameters={tau="5 ms", w=1}'),
+                          "neuron.parameters.w: the name is spikegate's own"),
+    "parameter with an unknown unit": (lambda t: train_args(t, *_neuron('dv/dt = (I-v)/tau : volt'),
+                                                            'neuron.parameters={tau="5 parsec"}'),
+                                       "neuron.parameters.tau = '5 parsec': unknown unit 'parsec'"),
 }
+
+
+def _neuron(equations, initial="v"):
+    """Overrides for a ``model = "equations"`` neuron with one parameter ``tau``."""
+    return ["neuron.model=equations", f'neuron.equations="{equations}"', 'neuron.threshold="v > 10*mV"',
+            'neuron.reset="v = 0*mV"', 'neuron.parameters={tau="5 ms"}', f'neuron.initial={{{initial}="0 mV"}}']
 
 
 def _max_points_file(t):
@@ -215,4 +267,29 @@ def test_a_refused_command_leaves_no_brian2_files(case, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "spikegate.cli", *args], capture_output=True, text=True,
                           env={**os.environ, "TMPDIR": str(scratch)}, timeout=300)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
+    assert sorted(p.name for p in scratch.iterdir()) == []
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_written_run(tmp_path):
+    """A full disk, simulated by a file-size limit (writes fail with EFBIG): one line, exit 2,
+    no run directory and no Brian2 files in the temporary directory."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    args = train_args(tmp_path, "data.n_train=50", "data.n_test=20", "train.epochs=1", "train.target=numpy")
+    proc = subprocess.run([sys.executable, "-m", "spikegate.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, "TMPDIR": str(scratch)}, timeout=300, preexec_fn=limit_file_size)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and "cannot write" in proc.stderr and "File too large" in proc.stderr, \
+        proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
     assert sorted(p.name for p in scratch.iterdir()) == []

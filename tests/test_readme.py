@@ -40,3 +40,24 @@ def test_building_block_example_runs(capsys, tmp_path, monkeypatch):
     assert len(drives) == 12 and all(0 <= d <= 1 for d in drives)
     ern = namespace["ern_mon"].ern[0]
     assert ern.max() > 0 and (tmp_path / "ern.png").stat().st_size > 10000
+
+
+def test_readme_lists_every_bound_with_its_default():
+    """Each size bound (a field ``max_*`` of TrainingSpec, the scan's ``max_points``, the
+    fixed limits) is named in the README's Bounds paragraph with its default."""
+    from spikegate.backends.spiking import MAX_CHUNK
+    from spikegate.data import MAX_IDX_BYTES
+    from spikegate.model import TrainingSpec
+    from spikegate.scan.spec import MAX_POINTS
+
+    text = " ".join(re.search(r"\*\*Bounds\*\*(.*?)\n\* ", readme(), re.S).group(1).split())
+    spec = TrainingSpec()
+    shown = {"max_presentations": "10^8", "max_steps": "10^10", "max_memory_gb": "default 16"}
+    for name in TrainingSpec.field_names():
+        if name.startswith("max_"):
+            assert f"train.{name}" in text and shown[name] in text, name
+    assert spec.max_presentations == 10 ** 8 and spec.max_steps == 10 ** 10 and spec.max_memory_gb == 16
+    assert f"`train.chunk` <= {MAX_CHUNK:,}" in text
+    assert f"`max_points` (default {MAX_POINTS:,}" in text
+    assert f"{MAX_IDX_BYTES // 2 ** 20} MiB" in text
+    assert "`seed` < 2^32" in text and "`--bits` in [0.001, 1024]" in text

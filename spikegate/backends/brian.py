@@ -10,12 +10,30 @@ def quiet_brian() -> None:
     Brian2 installs a SIGINT handler when imported, so call this (it imports Brian2) in a
     process's main thread.
     """
+    import logging
+    import os
+
     from brian2 import BrianLogger, prefs
 
     prefs.logging.file_log = False
+    prefs.logging.save_script = False
     prefs.core.stop_on_keyboard_interrupt = False  # Ctrl+C interrupts at once: no half-finished run
     prefs.logging.delete_log_on_exit = True
     BrianLogger.log_level_warn()
+    # Brian2 opened its debug log and copied the script at import, before these preferences:
+    # close and remove them, so that a full disk or a refused command leaves nothing behind
+    handler = BrianLogger.file_handler
+    if handler is not None:
+        logging.getLogger("brian2").removeHandler(handler)
+        handler.close()
+        BrianLogger.file_handler = None
+    for attr in ("tmp_log", "tmp_script"):
+        path = getattr(BrianLogger, attr, None)
+        for p in ((path, f"{path}.1") if attr == "tmp_log" and path else (path,)):
+            if p:
+                with contextlib.suppress(OSError):
+                    os.remove(p)
+        setattr(BrianLogger, attr, None)
 
 
 @contextlib.contextmanager

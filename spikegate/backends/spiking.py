@@ -59,11 +59,12 @@ import time
 
 import numpy as np
 import brian2 as b2
-from brian2 import ms, second, Quantity
+from brian2 import ms, second, Quantity, get_dimensions
+from brian2.units.fundamentalunits import get_unit
 
 from ..errors import DataError, ParameterError
 from ..ledger import PresentationLog
-from ..model import ERNSignal, Gate, MistakeMemory, NetworkSpec
+from ..model import LIF, ERNSignal, Gate, MistakeMemory, NetworkSpec, NeuronEquations
 from ..model.gates import DECISION_CODE, RIVAL_CODE
 from ..units import check_number
 from .brian import codegen_target
@@ -82,6 +83,15 @@ MAX_CHUNK = 1000
 _LIF_EQS = """
 dv/dt = (v_rest - v + I) / tau_m : volt (unless refractory)
 dI/dt = -I / tau_syn : volt
+tau_m : second (shared, constant)
+tau_syn : second (shared, constant)
+v_rest : volt (shared, constant)
+v_reset : volt (shared, constant)
+v_th : volt (shared, constant)
+"""
+
+#: spikegate's own variables of every neuron (LIF or NeuronEquations): see RESERVED_NAMES.
+_NEURON_EQS = """
 dx/dt = -x / tau_e : 1
 n : 1
 L : 1
@@ -94,14 +104,43 @@ write_factor : 1
 acc_writes : 1
 acc_abs : 1
 acc_alpha : 1
-tau_m : second (shared, constant)
-tau_syn : second (shared, constant)
 tau_e : second (shared, constant)
-v_rest : volt (shared, constant)
-v_reset : volt (shared, constant)
-v_th : volt (shared, constant)
 t_ref : second (shared, constant)
 """
+
+
+def _unit_text(value) -> str:
+    """The unit of ``value`` as Brian2's equations write it (``"volt"``, ``"1"``)."""
+    return repr(get_unit(get_dimensions(value))) if isinstance(value, Quantity) else "1"
+
+
+def neuron_model(neuron: LIF | NeuronEquations) -> dict:
+    """The NeuronGroup arguments of a neuron declaration, spikegate's variables included.
+
+    Returns ``equations``, ``threshold``, ``reset``, ``method``, ``restart`` (the code that
+    sets the state at each presentation's start) and ``constants`` (the shared constants'
+    values, set after building).
+    """
+    if isinstance(neuron, LIF):
+        return {"equations": _LIF_EQS + _NEURON_EQS, "threshold": "v > v_th", "reset": "v = v_reset",
+                "method": "exact", "restart": "v = v_rest\nI = 0*volt\n",
+                "constants": {"tau_m": neuron.tau_m, "tau_syn": neuron.tau_syn, "v_rest": neuron.v_rest,
+                              "v_reset": neuron.v_reset, "v_th": neuron.v_threshold, "t_ref": neuron.refractory},
+                "initial": {"v": neuron.v_rest}}
+    initial = dict(neuron.initial)
+    starts = {f"{n}_at_start": v for n, v in initial.items()}
+    params = dict(neuron.parameters)
+    clash = sorted(set(starts) & (set(params) | set(b2.Equations(neuron.equations).names)))
+    if clash:
+        raise ParameterError(f"NeuronEquations: the name(s) {', '.join(clash)} are spikegate's own (the values "
+                             "of initial); rename them", "NeuronEquations.equations")
+    eqs = (neuron.equations.rstrip() + "\ndI/dt = -I / tau_syn : volt\ntau_syn : second (shared, constant)\n"
+           + "".join(f"{n} : {_unit_text(v)} (shared, constant)\n" for n, v in {**params, **starts}.items()))
+    return {"equations": eqs + _NEURON_EQS, "threshold": neuron.threshold, "reset": neuron.reset,
+            "method": neuron.method,
+            "restart": "".join(f"{n} = {n}_at_start\n" for n in initial) + "I = 0*volt\n",
+            "constants": {"tau_syn": neuron.tau_syn, "t_ref": neuron.refractory, **params, **starts},
+            "initial": initial}
 
 
 
@@ -252,6 +291,7 @@ class GatedClassifier:
         """The control group (decision and ledger sums), the Poisson input, the LIF layers
         and (simulated ERN) the ERN group."""
         spec = self.spec
+        self.neuron = neuron_model(spec.neuron)
         self.rise = spec.ern.rise > 0 * ms
         acc = _ERN_ACC_EQS if self.simulated else ""
         self.control = self._group(1, """
@@ -288,10 +328,11 @@ class GatedClassifier:
         self.layers = []
         for k, size in enumerate(spec.layers[1:]):
             is_out = k == spec.n_projections - 1
-            eqs = _LIF_EQS + ("lab : integer (linked)\nn_target : 1 (shared)\nabove : 1\nis_label : 1\n" if is_out
-                              else "fb : 1\n" + acc)
-            g = self._group(size, eqs, "output" if is_out else f"hidden{k}", threshold="v > v_th",
-                            reset="v = v_reset\nn += 1\nx += 1", refractory="t_ref", method="exact")
+            eqs = self.neuron["equations"] + ("lab : integer (linked)\nn_target : 1 (shared)\nabove : 1\n"
+                                              "is_label : 1\n" if is_out else "fb : 1\n" + acc)
+            g = self._group(size, eqs, "output" if is_out else f"hidden{k}", threshold=self.neuron["threshold"],
+                            reset=self.neuron["reset"] + "\nn += 1\nx += 1", refractory="t_ref",
+                            method=self.neuron["method"])
             self._link(g, "gate", "drive", "valid", "write_now", "post")
             if is_out:
                 g.lab = b2.linked_var(self.control, "label", index=np.zeros(size, dtype=int))
@@ -428,7 +469,7 @@ class GatedClassifier:
                                           f"x = x * keep\nn = 0{ern_reset}", 12, f"{nm}_input_op_load"))
         for g in self.layers:
             reset = ern_reset if g is not self.output else ""
-            ops.append(self._tick(g, f"{keep}v = v_rest\nI = 0*volt\nx = x * keep\nn = 0\n"
+            ops.append(self._tick(g, f"{keep}{self.neuron['restart']}x = x * keep\nn = 0\n"
                                      f"lastspike = -1e4*second{reset}", 12, f"{g.name}_op_reset"))
         if self.simulated:
             ops.append(self._tick(self.ern, f"{keep}Ed = Ed * keep\nEr = Er * keep", 12, f"{nm}_ern_op_reset"))
@@ -436,13 +477,12 @@ class GatedClassifier:
 
     def _init_state(self):
         spec, rng = self.spec, self._rng
-        nrn = spec.neuron
         self.input.nu_max = spec.input.nu_max
         self.input.tau_e = spec.rule.tau_e
         for g in self.layers:
-            g.tau_m, g.tau_syn, g.tau_e = nrn.tau_m, nrn.tau_syn, spec.rule.tau_e
-            g.v_rest, g.v_reset, g.v_th, g.t_ref = nrn.v_rest, nrn.v_reset, nrn.v_threshold, nrn.refractory
-            g.v = nrn.v_rest
+            g.tau_e = spec.rule.tau_e
+            for name, value in {**self.neuron["constants"], **self.neuron["initial"]}.items():
+                setattr(g, name, value)
         self.output.n_target = float(spec.rule.nu_target * spec.t_stim)
         ern = spec.ern
         # closed form: the integral over the silent interval per unit eligibility (times the drive)
@@ -555,6 +595,7 @@ class GatedClassifier:
         After them, one idle row (blank input, no decision) closes the last presentation.
         """
         schedule, pixels = self.schedule_tables(samples, labels, memgate, learn)
+        self._loaded_at = self._clock_time()
         self.namespace["schedule"] = b2.TimedArray(schedule, dt=self.spec.t_stim, name=f"{self.name}_schedule")
         self.namespace["pixels"] = b2.TimedArray(pixels, dt=1 * second, name=f"{self.name}_pixels")
 
@@ -664,8 +705,20 @@ class GatedClassifier:
         self.control.t_start = t
         self.input.t_start = t
 
+    def _clock_time(self) -> float | None:
+        """The classifier clock's time in seconds (None where the device cannot read it, e.g. standalone)."""
+        try:
+            return float(self.clock.variables["t"].get_value().item())
+        except NotImplementedError:
+            return None
+
     def last_presentations(self, n: int) -> PresentationLog:
         """Decisions and ledger entries of the last ``n`` presentations (e.g. after your own ``run``)."""
+        if n and self._clock_time() is not None and self._clock_time() == getattr(self, "_loaded_at", None):
+            raise ParameterError("last_presentations: the classifier's objects were not simulated since "
+                                 "load_schedule; Brian2's magic run() does not see objects held by a "
+                                 "GatedClassifier: use net = b2.Network(clf.objects, ...) and net.run(), "
+                                 "or clf.run(net, samples, labels)")
         return self._collect(0, n, float("nan"), last=True)
 
     def _collect(self, start_rec, n, wall, last=False):

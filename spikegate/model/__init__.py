@@ -6,7 +6,7 @@ from .declaration import Declaration, declaration, default
 from .gates import (ERN, GATE_NAMES, GATES, Always, Decision, Gate, Lazy, Margin, Memorized, Trace, gate_decision,
                     make_gate, margin_threshold, margins)
 from .memory import MistakeMemory, memory_decay, memory_gate, memory_update
-from .neuron import LIF, PoissonInput
+from .neuron import LIF, NEURON_MODELS, NeuronEquations, PoissonInput
 from .plasticity import ERNSignal, ThreeFactorRule
 from .specs import DataSpec, NetworkSpec, RateSpec, Restriction, SynapticCaching, TrainingSpec
 
@@ -15,6 +15,6 @@ __all__ = [
     "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERN", "GATES", "GATE_NAMES", "make_gate", "Decision",
     "gate_decision", "margin_threshold", "margins",
     "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
-    "LIF", "PoissonInput", "ThreeFactorRule", "ERNSignal",
+    "LIF", "NeuronEquations", "NEURON_MODELS", "PoissonInput", "ThreeFactorRule", "ERNSignal",
     "NetworkSpec", "RateSpec", "Restriction", "SynapticCaching", "DataSpec", "TrainingSpec",
 ]

@@ -1,10 +1,15 @@
 """Neuron and input declarations of the spiking model."""
 from __future__ import annotations
 
-from brian2 import Hz, Quantity, mV, ms
+import math
+import re
+
+import numpy as np
+from brian2 import Hz, Quantity, get_dimensions, mV, ms, volt
+from brian2.utils.stringtools import get_identifiers
 
 from ..errors import ParameterError
-from ..units import check_quantity
+from ..units import check_quantity, check_text, format_quantity, parse_quantity
 from .declaration import Declaration, declaration, default
 
 
@@ -47,3 +52,157 @@ class PoissonInput(Declaration):
 
     def __post_init__(self):
         self._set("nu_max", check_quantity("PoissonInput.nu_max", self.nu_max, Hz, minimum=0 * Hz, strict=True))
+
+
+#: Names the spiking backend gives its own neuron variables (and Brian2's built-ins): the
+#: equations, parameters and initial values of a :class:`NeuronEquations` must not use them.
+RESERVED_NAMES = frozenset("""
+    I tau_syn x n L gate drive valid write_now post write_factor acc_writes acc_abs acc_alpha tau_e t_ref
+    lab n_target above is_label fb acc Ed Er ern_amp keep
+    w eta_w w_max alpha w_scale B k rate nu_max t_start
+    i j t dt N t_in_timesteps lastspike not_refractory xi
+""".split())
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _named_quantities(where: str, values) -> tuple:
+    """``{name: "-65 mV"}`` (or pairs) as sorted ``(name, quantity)`` pairs; names checked."""
+    items = values.items() if isinstance(values, dict) else values
+    try:
+        pairs = [(k, v) for k, v in items]
+    except (TypeError, ValueError):
+        raise ParameterError(f"{where} = {values!r}: expected a table of name = value, e.g. "
+                             "{{ tau_w = '100 ms' }}", where) from None
+    out = []
+    for name, value in pairs:
+        if not isinstance(name, str) or not _IDENTIFIER.match(name):
+            raise ParameterError(f"{where}: name {name!r} is not an identifier", where)
+        if name in RESERVED_NAMES:
+            raise ParameterError(f"{where}.{name}: the name is spikegate's own; reserved: "
+                                 f"{', '.join(sorted(RESERVED_NAMES))}", where)
+        value = parse_quantity(value, f"{where}.{name}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, Quantity)):
+            raise ParameterError(f"{where}.{name} = {value!r}: expected a number or a quantity", where)
+        number = float(np.asarray(value))
+        if not math.isfinite(number):
+            raise ParameterError(f"{where}.{name} = {value!r}: must be finite", where)
+        try:  # the value is written back to run directories: it must read back
+            parse_quantity(format_quantity(value), where)
+        except ParameterError:
+            raise ParameterError(f"{where}.{name} = {value!r}: give it as a number and one Brian2 unit name, "
+                                 "e.g. '50 Hz' rather than '0.05/ms'", where) from None
+        out.append((name, Quantity(value) if isinstance(value, Quantity) else float(value)))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ParameterError(f"{where}: a name is given twice", where)
+    return tuple(sorted(out))
+
+
+@declaration
+class NeuronEquations(Declaration):
+    r"""Any Brian2 neuron model: equations, threshold and reset, in the units Brian2 checks.
+
+    spikegate adds the synaptic drive :math:`\tau_\mathrm{syn}\, dI/dt = -I` (``I : volt``;
+    a presynaptic spike adds :math:`w \cdot w_\mathrm{scale}`) and its own bookkeeping
+    (spike count ``n``, eligibility ``x``, learning signal ``L``...); the equations must
+
+    * define the membrane potential ``v`` (volt), which the threshold reads;
+    * use ``I`` (the input: without it, synapses have no effect);
+    * not define spikegate's names (:data:`RESERVED_NAMES`).
+
+    ``parameters`` become shared constants of the neuron group (one table,
+    ``{a = "2 mV"}``); every state variable of ``initial`` (``v`` at least) is set to its
+    value at each presentation's start, as LIF resets ``v`` to ``v_rest``. ``method`` is the
+    Brian2 integration method of all equations (spikegate's traces included, so ``"euler"``
+    integrates their exponential decays to first order in ``dt``).
+
+    Written with LIF's equations and ``method="exact"`` it gives :class:`LIF`'s results bit
+    for bit (a test).
+    """
+
+    equations: str = ""
+    threshold: str = "v > v_th"
+    reset: str = "v = v_reset"
+    refractory: Quantity = default(0 * ms)
+    method: str = "euler"
+    parameters: tuple = ()
+    initial: tuple = ()
+    tau_syn: Quantity = default(5 * ms)
+
+    def __post_init__(self):
+        from brian2 import Equations
+
+        for name in ("equations", "threshold", "reset", "method"):
+            check_text(f"NeuronEquations.{name}", getattr(self, name), required=name != "reset")
+        self._set("tau_syn", check_quantity("NeuronEquations.tau_syn", self.tau_syn, ms, minimum=0 * ms,
+                                            strict=True))
+        self._set("refractory", check_quantity("NeuronEquations.refractory", self.refractory, ms,
+                                               minimum=0 * ms))
+        self._set("parameters", _named_quantities("NeuronEquations.parameters", self.parameters))
+        self._set("initial", _named_quantities("NeuronEquations.initial", self.initial))
+        try:
+            eqs = Equations(self.equations)
+        except Exception as exc:  # Brian2's parser: EquationError, SyntaxError, KeyError (units)...
+            first = " ".join(str(exc).split())[:200]
+            raise ParameterError(f"NeuronEquations.equations: Brian2 cannot parse them: {first}",
+                                 "NeuronEquations.equations") from None
+        where = "NeuronEquations.equations"
+        clash = sorted((set(eqs.names) | set(dict(self.parameters))) & RESERVED_NAMES)
+        if clash:
+            raise ParameterError(f"{where}: defines {', '.join(clash)}, spikegate's own name(s); reserved: "
+                                 f"{', '.join(sorted(RESERVED_NAMES))}", where)
+        if "v" not in eqs.names or get_dimensions(eqs["v"].dim) is not get_dimensions(volt):
+            raise ParameterError(f"{where}: must define the membrane potential v in volt, e.g. "
+                                 "'dv/dt = (v_rest - v + I) / tau_m : volt'", where)
+        if "I" not in eqs.identifiers:
+            raise ParameterError(f"{where}: must use the synaptic input I (volt), or synapses have no effect", where)
+        both = sorted(set(eqs.names) & set(dict(self.parameters)))
+        if both:
+            raise ParameterError(f"NeuronEquations.parameters: {', '.join(both)} also defined by the equations",
+                                 "NeuronEquations.parameters")
+        initial = dict(self.initial)
+        if "v" not in initial:
+            raise ParameterError("NeuronEquations.initial: must give v, the membrane potential at each "
+                                 "presentation's start, e.g. { v = '-65 mV' }", "NeuronEquations.initial")
+        states = set(eqs.diff_eq_names) | {n for n in eqs.names if eqs[n].type == "parameter"}
+        for name, value in initial.items():
+            if name not in states:
+                raise ParameterError(f"NeuronEquations.initial.{name}: not a state variable of the equations "
+                                     f"({', '.join(sorted(states))})", "NeuronEquations.initial")
+            if get_dimensions(value) is not get_dimensions(eqs[name].dim):
+                raise ParameterError(f"NeuronEquations.initial.{name} = {value!r}: wrong unit, expected "
+                                     f"{eqs[name].dim}", "NeuronEquations.initial")
+        known = set(eqs.names) | set(dict(self.parameters)) | {"I", "t", "dt", "i", "lastspike", "not_refractory"}
+        for name in ("threshold", "reset"):
+            code = getattr(self, name)
+            unknown = sorted(n for n in get_identifiers(code) - known if not _brian_name(n))
+            if unknown:
+                raise ParameterError(f"NeuronEquations.{name} = {code!r}: unknown name(s) {', '.join(unknown)}; "
+                                     f"known: the equations' variables and parameters", f"NeuronEquations.{name}")
+
+    @property
+    def state_variables(self) -> tuple[str, ...]:
+        """The variables set at each presentation's start."""
+        return tuple(n for n, _ in self.initial)
+
+    def to_dict(self, fields=None) -> dict:
+        out = {}
+        for name in fields or self.field_names():
+            v = getattr(self, name)
+            out[name] = {k: format_quantity(x) for k, x in v} if name in ("parameters", "initial") \
+                else format_quantity(v)
+        return out
+
+
+def _brian_name(name: str) -> bool:
+    """Whether ``name`` is a Brian2 unit, constant or default function (``mV``, ``exp``, ``pi``)."""
+    from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
+    from brian2.units import allunits as _allunits
+
+    return name in DEFAULT_FUNCTIONS or name in DEFAULT_CONSTANTS or hasattr(_allunits, name) \
+        or name in ("True", "False", "and", "or", "not")
+
+
+#: The neuron models a ``[neuron]`` section can name (``model = "..."``).
+NEURON_MODELS = {"LIF": LIF, "equations": NeuronEquations}

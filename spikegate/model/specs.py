@@ -16,7 +16,7 @@ from brian2 import Quantity, mV, ms
 from ..errors import ParameterError
 from ..units import check_bool, check_choice, check_number, check_quantity, check_text
 from .declaration import Declaration, declaration, default
-from .neuron import LIF, PoissonInput
+from .neuron import LIF, NeuronEquations, PoissonInput
 from .plasticity import ERNSignal, ThreeFactorRule
 
 HIDDEN_UNITS = ("leaky_relu", "sigmoid")
@@ -44,7 +44,7 @@ class NetworkSpec(Declaration):
     dt: Quantity = default(0.1 * ms)
     t_stim: Quantity = default(100 * ms)
     t_test: Quantity | None = None
-    neuron: LIF = field(default_factory=LIF)
+    neuron: LIF | NeuronEquations = field(default_factory=LIF)
     input: PoissonInput = field(default_factory=PoissonInput)
     rule: ThreeFactorRule = field(default_factory=ThreeFactorRule)
     ern: ERNSignal = field(default_factory=ERNSignal)
@@ -76,9 +76,11 @@ class NetworkSpec(Declaration):
                                  f"({self.n_projections})", "NetworkSpec.init_gain")
         self._set("init_gain", gains)
         self._set("alpha", check_number("NetworkSpec.alpha", self.alpha, minimum=0, strict_min=True))
-        for name, cls in (("neuron", LIF), ("input", PoissonInput), ("rule", ThreeFactorRule), ("ern", ERNSignal)):
+        for name, cls in (("neuron", (LIF, NeuronEquations)), ("input", PoissonInput), ("rule", ThreeFactorRule),
+                          ("ern", ERNSignal)):
             if not isinstance(getattr(self, name), cls):
-                raise ParameterError(f"NetworkSpec.{name}: expected a {cls.__name__}, got {getattr(self, name)!r}",
+                expected = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
+                raise ParameterError(f"NetworkSpec.{name}: expected a {expected}, got {getattr(self, name)!r}",
                                      f"NetworkSpec.{name}")
         if self.ern.simulated:
             self._check_simulated_ern()
