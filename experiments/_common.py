@@ -114,3 +114,17 @@ def accuracy(clf, ds: data_mod.Dataset, classes=None) -> float:
     keep = np.ones(len(ds.y_test), bool) if classes is None else np.isin(ds.y_test, classes)
     rows = len(ds.x_train) + np.flatnonzero(keep)
     return float(np.mean(np.argmax(clf.outputs(rows), axis=1) == ds.y_test[keep]))
+
+
+def run_protocol(scan, folder: Path, workers=None) -> list[dict]:
+    """Run (or resume) a protocol's scan in ``folder/store`` and return its collected rows."""
+    from spikegate.errors import ConfigError
+    from spikegate.scan import collect, run_scan
+
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers {workers}: must be >= 1")
+    report = run_scan(scan, folder / "store", workers=workers, progress=False,
+                      log=lambda line: print(line, flush=True))
+    if report.failures:
+        raise ConfigError(f"{len(report.failures)} point(s) failed; see {folder / 'store' / 'points'}/*.error.json")
+    return collect(folder / "store")[0]

@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from _common import ROOT, claim_line, pyplot, run_main, save_figure, table
+from _common import ROOT, claim_line, pyplot, run_main, run_protocol, save_figure, table
 
 from spikegate.config import parse_override, resolve
 from spikegate.errors import ConfigError
 from spikegate.files import write_json
-from spikegate.scan import collect, load_scan, run_scan
+from spikegate.scan import load_scan
 
 GATES = ("always", "lazy", "memorized", "ern")
 CLAIM = "mistake gating needs 50-80 % fewer updates than conventional learning at the same accuracy"
@@ -122,16 +122,10 @@ def figure(summary_rows, title):
 
 def main():
     args = parser().parse_args()
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers {args.workers}: must be >= 1")
     model = Path(args.model).stem
     folder = Path(args.results) / "gate_comparison" / ((args.name or model) + ("-quick" if args.quick else ""))
     scan = load_scan(scan_definition(args), base_dir=Path.cwd())
-    report = run_scan(scan, folder / "store", workers=args.workers, progress=False,
-                      log=lambda line: print(line, flush=True))
-    if report.failures:
-        raise ConfigError(f"{len(report.failures)} point(s) failed; see {folder / 'store' / 'points'}/*.error.json")
-    rows, _ = collect(folder / "store")
+    rows = run_protocol(scan, folder, args.workers)
     rows = [r for r in rows if r["gate.name"] in args.gates and r["seed"] in args.seeds]
     summary_rows = summarise(rows, args.gates, args.bar_points, args.bar_writes)
     ern = next((r for r in summary_rows if r["gate"] == "ern"), None)

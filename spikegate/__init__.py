@@ -13,12 +13,13 @@ The package, one room per concept:
 * :mod:`spikegate.ledger`: :class:`EnergyLedger`, every synaptic write counted;
 * :mod:`spikegate.config`, :mod:`spikegate.training`, :mod:`spikegate.rundir`: model files,
   :func:`train` and :func:`evaluate`, run directories;
-* :mod:`spikegate.energy`: writes to joules (:func:`energy_report`, :func:`energy_compare`);
+* :mod:`spikegate.energy`: writes to joules (:func:`energy_report`, :func:`energy_compare`) and the
+  whole bill, learning beside computing (:func:`spikegate.energy.bill`);
 * :mod:`spikegate.scan`: resumable parameter scans; :mod:`spikegate.cli`: the command line.
 """
 from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError
-from .model import (ERN, LIF, Always, ERNSignal, Gate, Lazy, Margin, Memorized, MistakeMemory, NetworkSpec,
-                    NeuronEquations, PoissonInput, RateSpec, Restriction, SynapticCaching, ThreeFactorRule, Trace, gate_decision,
+from .model import (ERN, LIF, Always, ERNSignal, Gate, Lazy, Margin, Memorized, MetabolicReserve, MistakeMemory,
+                    NetworkSpec, NeuronEquations, PoissonInput, RateSpec, Restriction, SynapticCaching, ThreeFactorRule, Trace, gate_decision,
                     make_gate, memory_decay, memory_gate, memory_update)
 from .ledger import EnergyLedger, PresentationLog
 from .backends.spiking import GatedClassifier, integrate_ern_update
@@ -33,7 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "SpikegateError", "ParameterError", "ConfigError", "DataError", "EnergyError",
     "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERN", "make_gate", "gate_decision",
-    "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
+    "MistakeMemory", "MetabolicReserve", "memory_decay", "memory_gate", "memory_update",
     "ERNSignal", "integrate_ern_update",
     "LIF", "NeuronEquations", "PoissonInput", "ThreeFactorRule", "NetworkSpec", "GatedClassifier", "PresentationLog",
     "EnergyLedger", "RateSpec", "Restriction", "SynapticCaching", "RateClassifier",

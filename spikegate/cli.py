@@ -158,13 +158,18 @@ def _slug(s: str) -> str:
 
 
 def cmd_energy(args) -> int:
-    """``spikegate energy``: print the table and write the files."""
+    """``spikegate energy``: print the tables and write the files."""
     from . import energy
     from .units import check_number
 
     bits = energy.check_bits(args.bits, "--bits")
     spb = float(check_number("--synapses-per-bit", args.synapses_per_bit, minimum=0, strict_min=True))
+    per_write = energy.check_abs_dw_per_write(args.abs_dw_per_write)
+    bases = energy.check_bases(args.basis)
+    target = None if args.target_accuracy is None else float(
+        check_number("--target-accuracy", args.target_accuracy, minimum=0, maximum=1))
     cat = energy.load_catalogue(args.catalogue)
+    energy.load_events(args.catalogue, cat)
     energy.select(cat, args.technology)  # unknown names fail before any run is read
     if args.compare and args.run_dir:
         raise EnergyError("give either one RUN_DIR or --compare DIR1 DIR2 ..., not both")
@@ -173,22 +178,38 @@ def cmd_energy(args) -> int:
     except ParameterError as exc:
         raise EnergyError(exc.restated("--synapses-per-bit")) from None
     out_dir = Path(args.out) if args.out else (Path.cwd() if args.compare else Path(args.run_dir or "."))
+    names = (["energy_compare.csv", "energy_to_target.csv", "energy_compare.png", "energy_compare.svg"] if args.compare
+             else ["energy.csv", "energy_writes.csv", "energy.png", "energy.svg"])
+    existing = [out_dir / n for n in names if (out_dir / n).exists()]
     stem = "energy_compare" if args.compare else "energy"
-    existing = [out_dir / f"{stem}.{ext}" for ext in ("csv", "png", "svg") if (out_dir / f"{stem}.{ext}").exists()]
     if existing and not args.force:
         raise EnergyError(f"{existing[0]}: exists; pass --force to replace the {stem} outputs, "
                           f"or --out DIR to write them elsewhere")
     if args.compare:
+        tech = args.technology[0] if args.technology else "SRAM-32KB"
         records = energy.compare(args.compare, bits, cat, args.technology, synapses_per_bit=spb)
-        curves = energy.compare_curves(args.compare, bits, cat, args.technology, synapses_per_bit=spb)
-        paths = energy.write_compare(records, curves, out_dir)
+        curves = energy.bill_curves(args.compare, bits, args.catalogue, tech, per_write, spb)
+        target, targets = energy.energy_to_target(curves, target)
+        paths = energy.write_compare(records, curves, targets, out_dir)
         print(energy.format_compare(records))
+        print(f"\nenergy to reach test accuracy {target:.4f} on {energy.select(cat, [tech])[0].name} "
+              f"(learning = writes; total = learning + computing):")
+        print(text_table([[Path(t["run"]).name, t["gate"], "no" if not t["reached"] else f"{t['presentations']:,}",
+                           "-" if not t["reached"] else f"{t['learning_j']:.3g}",
+                           "-" if not t["reached"] else f"{t['total_j']:.3g}"] for t in targets],
+                         ["run", "gate", "presentations", "learning J", "total J"]))
     else:
         if not args.run_dir:
             raise EnergyError("give a run directory (spikegate energy RUN_DIR) or --compare DIR1 DIR2 ...")
         records = energy.report(args.run_dir, bits, cat, args.technology, synapses_per_bit=spb)
-        paths = energy.write_report(records, out_dir)
+        rows = energy.bill(args.run_dir, bits, args.catalogue, args.technology, bases, per_write, spb)
+        paths = energy.write_bill(rows, out_dir) + energy.write_report(records, out_dir)
         print(energy.format_report(records))
+        print("\nthe whole bill: learning beside computing\n")
+        print(energy.format_bill(rows))
+        nb = energy.run_metrics(args.run_dir).get("neurobench")
+        if nb:
+            print("\nNeuroBench-style metrics (per training presentation): " + energy.format_neurobench(nb))
     print(f"\nwrote {', '.join(str(p) for p in paths)}")
     return 0
 
@@ -234,7 +255,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hue", default="gate.name", help="one line per value of this column (default gate.name)")
     p.add_argument("--heatmap", nargs=3, action="append", default=[], metavar=("X", "Y", "Z"),
                    help="heatmap of the mean of Z over X and Y (repeatable)")
-    p = sub.add_parser("energy", help="price a run's synaptic writes in joules: hardware beside biology")
+    p = sub.add_parser("energy", help="the energy bill of a run: learning (writes) beside computing (spikes, "
+                                      "synaptic events, MACs), hardware beside biology")
     p.set_defaults(handler=cmd_energy)
     p.add_argument("run_dir", nargs="?", help="run directory (reads metrics.json and ledger.npz)")
     p.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="put several runs side by side")
@@ -245,6 +267,13 @@ def parser() -> argparse.ArgumentParser:
                         "long-term-memory)")
     p.add_argument("--synapses-per-bit", default="1",
                    help="biology: synapses changed per stored bit of long-term memory (default 1)")
+    p.add_argument("--basis", nargs="+", action="extend", metavar="BASIS",
+                   help="bases of the bill (default: all): write abs_dw transient_write maintenance spike "
+                        "synaptic_event mac memory_access")
+    p.add_argument("--abs-dw-per-write", default="1",
+                   help="abs_dw basis: the |dw| that costs one write (default 1, one unit of weight)")
+    p.add_argument("--target-accuracy", help="with --compare: energy to reach this test accuracy "
+                                             "(default: the lowest best accuracy of the runs)")
     p.add_argument("--out", help="output directory (default: the run directory; with --compare: .)")
     p.add_argument("--force", action="store_true", help="replace energy outputs that exist already")
     return ap

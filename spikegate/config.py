@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import copy
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError, ParameterError
 from .files import read_toml
-from .model import (GATES, LIF, NEURON_MODELS, DataSpec, ERNSignal, Gate, NetworkSpec, PoissonInput, RateSpec, Restriction,
+from .model import (GATES, LIF, NEURON_MODELS, DataSpec, MetabolicReserve, ERNSignal, Gate, NetworkSpec, PoissonInput, RateSpec, Restriction,
                     SynapticCaching, ThreeFactorRule, TrainingSpec, make_gate)
 from .model.gates import GATE_NAME
 from .units import check_number
@@ -51,9 +51,10 @@ SCHEMA = {
     "rate": RATE_KEYS,
     "restrict": Restriction.field_names(),
     "caching": SynapticCaching.field_names(),
+    "reserve": MetabolicReserve.field_names(),
 }
-SECTIONS = {"spiking": ("", "data", "network", *SPIKING_PARTS, "gate", "train"),
-            "rate": ("", "data", "network", "rate", "restrict", "caching", "gate", "train")}
+SECTIONS = {"spiking": ("", "data", "network", *SPIKING_PARTS, "gate", "reserve", "train"),
+            "rate": ("", "data", "network", "rate", "restrict", "caching", "gate", "reserve", "train")}
 DEFAULT_GATE = "lazy"
 #: Table-valued keys whose entries an override can set one by one (``neuron.parameters.tau_w=...``).
 TABLE_KEYS = (("neuron", "parameters"), ("neuron", "initial"))
@@ -70,6 +71,7 @@ class RunConfig:
     training: TrainingSpec
     restriction: Restriction | None = None   # rate backend only
     caching: SynapticCaching | None = None   # rate backend only
+    reserve: MetabolicReserve = field(default_factory=MetabolicReserve)
 
     @property
     def backend(self) -> str:
@@ -287,6 +289,12 @@ def _build(values: dict) -> RunConfig:
         raise ConfigError("data.source: required; allowed: digits, mnist, npz")
     data = _section(values, "data", DataSpec)
     training = _section(values, "train", TrainingSpec)
+    reserve = _section(values, "reserve", MetabolicReserve)
+    if reserve == MetabolicReserve():
+        del values["reserve"]    # no budget: written nowhere, so configs (and scan hashes) stay as they were
+    if not reserve.unlimited and backend == "spiking" and training.device == "cpp_standalone":
+        raise ConfigError("reserve: a limited reserve needs train.device = \"runtime\" (the compiled engine does "
+                          "not carry the reserve from one chunk to the next)")
     gate_cls = _gate_class(values["gate"])
     gate = _declare(gate_cls, {k: v for k, v in values["gate"].items() if k != "name"},
                     {k: f"gate.{k}" for k in gate_cls.reads()})
@@ -306,7 +314,10 @@ def _build(values: dict) -> RunConfig:
         values["rate"] = spec.to_dict(RATE_KEYS)
         restriction = _section(values, "restrict", Restriction)
         caching = _section(values, "caching", SynapticCaching)
-        return RunConfig(values, spec, gate, data, training, restriction, caching)
+        if not reserve.unlimited and spec.batch_size > 1:
+            raise ConfigError(f"reserve: a limited metabolic reserve needs rate.batch_size = 1, got "
+                              f"{spec.batch_size} (each write draws on it before the next decision)")
+        return RunConfig(values, spec, gate, data, training, restriction, caching, reserve)
     for section in SECTIONS["rate"]:
         if section not in SECTIONS["spiking"]:
             values.pop(section, None)
@@ -314,7 +325,7 @@ def _build(values: dict) -> RunConfig:
     net_given = _layers({k: v for k, v in values["network"].items() if v is not None})
     spec = _declare(NetworkSpec, net_given, {k: f"network.{k}" for k in NETWORK_KEYS["spiking"]}, **parts)
     values["network"] = spec.to_dict(NETWORK_KEYS["spiking"])
-    return RunConfig(values, spec, gate, data, training)
+    return RunConfig(values, spec, gate, data, training, reserve=reserve)
 
 
 def _layers(network: dict) -> dict:

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 _FIELDS = ("gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha", "trace_updates", "mistake", "samples",
-           "transient_writes", "maintenance", "drive")
+           "transient_writes", "maintenance", "drive", "activity")
 #: Fields that ledgers written by older versions may lack (zeros when loaded).
-_LATER_FIELDS = ("transient_writes", "maintenance", "drive")
+_LATER_FIELDS = ("transient_writes", "maintenance", "drive", "activity")
 
 
 @dataclass
@@ -35,7 +35,11 @@ class PresentationLog:
     zeros otherwise): changes of the cheap transient weight component, and the maintenance
     cost :math:`c \sum |w_\mathrm{transient}|` paid after the presentation. ``drive`` is
     the ERN drive :math:`D` of each presentation (:func:`spikegate.model.gate_decision`:
-    the amplitude that scales an open presentation's write).
+    the amplitude that scales an open presentation's write). ``activity`` has one column
+    per layer (input, hidden..., output): the spikes of each layer in the presentation
+    (spiking backend); the rate backend counts the non-zero inputs of the first layer
+    (bias included) and every unit of the later layers (their activations are not
+    recorded: a dense upper bound).
     """
 
     samples: np.ndarray
@@ -51,6 +55,7 @@ class PresentationLog:
     transient_writes: np.ndarray | None = None
     maintenance: np.ndarray | None = None
     drive: np.ndarray | None = None
+    activity: np.ndarray | None = None    # int, (n, n_projections + 1)
 
     def __post_init__(self):
         if self.transient_writes is None:
@@ -59,6 +64,8 @@ class PresentationLog:
             self.maintenance = np.zeros(self.writes.shape)
         if self.drive is None:
             self.drive = self.gate_open.astype(float)
+        if self.activity is None:
+            self.activity = np.zeros((len(self.writes), self.writes.shape[1] + 1), dtype=np.int64)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -129,6 +136,7 @@ class EnergyLedger:
         self.transient_writes = np.zeros((0, P), dtype=np.int64)
         self.maintenance = np.zeros((0, P))
         self.drive = np.zeros(0)
+        self.activity = np.zeros((0, P + 1), dtype=np.int64)
 
     def record(self, log) -> None:
         """Append the presentations of a :class:`PresentationLog`."""
@@ -214,6 +222,7 @@ class EnergyLedger:
                 if name in f.files:
                     setattr(ledger, name, f[name])
                 elif name in _LATER_FIELDS:
-                    like = f["gate_open"] if name == "drive" else f["writes"]
-                    setattr(ledger, name, np.zeros_like(like, dtype=getattr(ledger, name).dtype))
+                    n, P = f["writes"].shape
+                    shape = {"drive": (n,), "activity": (n, P + 1)}.get(name, (n, P))
+                    setattr(ledger, name, np.zeros(shape, dtype=getattr(ledger, name).dtype))
         return ledger

@@ -24,7 +24,8 @@ from .backends.brian import codegen_target
 from .config import RunConfig, resolve
 from .errors import ConfigError, DataError, ParameterError
 from .ledger import EnergyLedger
-from .model import MistakeMemory
+from .energy.operations import neurobench_metrics, operation_counts
+from .model import MistakeMemory, NeuronEquations
 from .rundir import read_run, write_run
 
 
@@ -299,6 +300,8 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
         "target": cfg.training.target if cfg.backend == "spiking" else "numpy",
         "device": cfg.training.device if cfg.backend == "spiking" else "numpy",
         **_time_budget(cfg, ledger.n_presentations, len(curves) * n_test),
+        "operations": operation_counts(cfg.backend, ledger),
+        "neurobench": _neurobench(cfg, ledger, final),
         "curves": curves,
     }
     target = cfg.training.target_accuracy
@@ -311,6 +314,16 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
             "train_seconds_to_target": reached["cumulative_train_seconds"] if reached else None,
         })
     return metrics
+
+
+def _neurobench(cfg: RunConfig, ledger: EnergyLedger, final) -> dict:
+    """NeuroBench-style metrics of the training presentations (see :mod:`spikegate.energy.operations`)."""
+    if cfg.backend != "spiking":
+        return neurobench_metrics("rate", ledger, final)
+    spec = cfg.spec
+    state = len(spec.neuron.initial) + 2 if isinstance(spec.neuron, NeuronEquations) else 3   # (v, ...), I, x
+    return neurobench_metrics("spiking", ledger, final, steps_per_presentation=int(round(float(spec.t_stim / spec.dt))),
+                              state_per_neuron=state, state_per_input=1)
 
 
 def _time_budget(cfg: RunConfig, n_train_presentations: int, n_test_presentations: int) -> dict:

@@ -10,7 +10,7 @@ from brian2 import joule, kelvin
 
 from spikegate.cli import main
 from spikegate.energy import (ATPCost, EnergyError, Landauer, LongTermMemory, MetabolicModel, Technology,
-                              bits_per_synapse, compare, compare_curves, landauer_energy, load_catalogue,
+                              bits_per_synapse, compare, landauer_energy, load_catalogue,
                               metabolic_cost, report)
 from spikegate.errors import ParameterError
 from spikegate.ledger import EnergyLedger
@@ -19,8 +19,9 @@ KT_LN2_310 = 1.380649e-23 * 310 * math.log(2)  # J, CODATA 2018 Boltzmann consta
 B_SYN = math.log2(26)
 
 
-def make_run(path, writes, gate="lazy", test_accuracy=0.9, curves=None, n_writes=None):
-    """A run directory with only what energy reads: metrics.json and ledger.npz."""
+def make_run(path, writes, gate="lazy", test_accuracy=0.9, curves=None, n_writes=None, activity=None,
+             backend="spiking"):
+    """A run directory with only what energy reads: metrics.json and ledger.npz (a 4-3-2 network)."""
     path.mkdir(parents=True)
     writes = np.asarray(writes, dtype=np.int64)
     ledger = EnergyLedger(["input->hidden0", "hidden0->output"], 1.0, [np.zeros((4, 3)), np.zeros((3, 2))])
@@ -32,12 +33,17 @@ def make_run(path, writes, gate="lazy", test_accuracy=0.9, curves=None, n_writes
     ledger.sum_abs_dw = 0.01 * writes
     ledger.sum_abs_dw_alpha = 0.1 * writes
     ledger.trace_updates = 5 * writes
+    if activity is not None:
+        ledger.activity = np.asarray(activity, dtype=np.int64)
+    else:
+        ledger.activity = np.zeros((n, 3), dtype=np.int64)
     ledger.save(path / "ledger.npz")
     m0 = int(writes.sum())
     if curves is None:
-        curves = [{"epoch": 1, "cumulative_n_writes": m0 // 2, "test_accuracy": test_accuracy - 0.1},
-                  {"epoch": 2, "cumulative_n_writes": m0, "test_accuracy": test_accuracy}]
-    metrics = {"model": "fake", "gate": gate, "test_accuracy": test_accuracy, "epochs": len(curves),
+        curves = [{"epoch": 1, "cumulative_n_writes": m0 // 2, "test_accuracy": test_accuracy - 0.1,
+                   "samples_seen": max(1, n // 2)},
+                  {"epoch": 2, "cumulative_n_writes": m0, "test_accuracy": test_accuracy, "samples_seen": n}]
+    metrics = {"model": "fake", "backend": backend, "gate": gate, "test_accuracy": test_accuracy, "epochs": len(curves),
                "n_writes": m0 if n_writes is None else n_writes, "curves": curves}
     (path / "metrics.json").write_text(json.dumps(metrics))
     return path
@@ -186,11 +192,12 @@ def test_cli_writes_table_csv_and_figures(run, capsys):
     out = capsys.readouterr().out
     assert "M0 = 1,000 synaptic writes | 8-bit weights" in out
     assert "x biology = J per write / long-term-memory per write (0.01 J" in out
-    lines = {ln.split()[0]: ln.split() for ln in out.splitlines() if ln.split()}
+    writes_table = out.split("the whole bill")[0]
+    lines = {ln.split()[0]: ln.split() for ln in writes_table.splitlines() if ln.split()}
     assert lines["DRAM"][1:4] == ["system", "3.2e-10", "3.2e-07"]
     assert lines["SRAM-8KB"][1:4] == ["chip", "2.5e-12", "2.5e-09"]
     assert lines["Loihi"][1:4] == ["chip", "1.2e-10", "1.2e-07"]
-    with open(run / "energy.csv") as f:
+    with open(run / "energy_writes.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["technology"] for r in rows] == ["SRAM-8KB", "DRAM", "Loihi", "Landauer"]
     dram = rows[1]
@@ -231,7 +238,7 @@ cost = "rmw"
     assert main(["energy", str(run), "--catalogue", str(mine), "--technology", "MyMem", "DRAM",
                  "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
-    rows = {ln.split()[0]: ln.split()[1:4] for ln in out.splitlines() if ln.split()}
+    rows = {ln.split()[0]: ln.split()[1:4] for ln in out.split("the whole bill")[0].splitlines() if ln.split()}
     assert rows["dram"] == ["system", "2e-10", "2e-07"] and rows["MyMem"] == ["cell", "1.28e-13", "1.28e-10"]
     assert (tmp_path / "o" / "energy.csv").exists() and (tmp_path / "o" / "energy.svg").exists()
 
@@ -243,17 +250,20 @@ def test_compare_runs_side_by_side(tmp_path, capsys):
     tot = {(r["gate"], r["technology"]): r["total_j"] for r in recs}
     assert tot[("always", "DRAM")] == pytest.approx(2000 * 1.28e-9)
     assert tot[("lazy", "Loihi")] == pytest.approx(1000 * 120e-12)
-    curves = compare_curves([a, b], technologies=["Loihi"])
-    assert [(c["gate"], c["cumulative_n_writes"]) for c in curves] == [
-        ("always", 1000), ("always", 2000), ("lazy", 500), ("lazy", 1000)]
-    assert curves[1]["cumulative_j"] == pytest.approx(2000 * 120e-12)
     out_dir = tmp_path / "cmp"
     assert main(["energy", "--compare", str(a), str(b), "--out", str(out_dir)]) == 0
     out = capsys.readouterr().out
     assert "J long-term-memory" in out and "2,000" in out and "0.8500" in out
+    assert "energy to reach test accuracy 0.8000 on SRAM-32KB" in out
     with open(out_dir / "energy_compare.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 and {r["gate"] for r in rows} == {"always", "lazy"}
+    with open(out_dir / "energy_to_target.csv") as f:
+        targets = list(csv.DictReader(f))
+    # 'always' reaches 0.80 at its second epoch (all 2 presentations), 'lazy' at its first (0.75 < 0.80: no,
+    # its curve is 0.75 then 0.85): the second point, all 3 presentations
+    assert [(t["gate"], t["reached"], t["presentations"]) for t in targets] == [("always", "True", "2"),
+                                                                             ("lazy", "True", "3")]
     assert (out_dir / "energy_compare.png").stat().st_size > 1000
     assert (out_dir / "energy_compare.svg").exists()
 

@@ -114,3 +114,21 @@ def test_gate_comparison_refuses_a_longer_test_window(tmp_path):
                            str(ROOT / "models" / "digits.toml"), "--quick", "--set", "network.t_test='100 ms'",
                            "--results", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "network.t_test is set: the protocol tests with the training window" in proc.stderr
+
+
+def test_energy_budget_quick_spends_at_most_its_budget(tmp_path):
+    """30 J at 10 mJ per write: 3,000 writes, plus the one presentation that overdraws (at most 640)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "energy_budget.py"), "--quick", "--seeds", "1",
+                           "--workers", "1", "--set", "train.target=numpy", "--results", str(tmp_path)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = tmp_path / "energy_budget" / "digits-quick"
+    assert (folder / "figure.png").stat().st_size > 1000 and "claim (" in proc.stdout
+    s = json.loads((folder / "summary.json").read_text())
+    rows = {(r["gate"], r["budget_j"]): r for r in s["rows"]}
+    assert s["budgets_j"] == [30.0, None]                      # None: no budget (JSON has no infinity)
+    for gate in ("always", "lazy", "memorized", "ern"):
+        scarce, free = rows[(gate, 30.0)], rows[(gate, None)]
+        assert 3000 <= scarce["n_writes"] <= 3000 + 640, gate
+        assert free["n_writes"] > scarce["n_writes"] and free["gated_fraction"] > scarce["gated_fraction"]
+    assert rows[("always", None)]["gated_fraction"] == 1.0

@@ -52,7 +52,7 @@ def build(cfg: "RunConfig", ds: "Dataset", seed_offset: int = 0) -> Classifier:
 
         mean = ds.x_train.mean(axis=0) if cfg.spec.mean_subtract else None
         return RateClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed, restriction=cfg.restriction,
-                              caching=cfg.caching, mean=mean)
+                              caching=cfg.caching, mean=mean, reserve=cfg.reserve)
     if cfg.training.device == "cpp_standalone":
         from .standalone import StandaloneClassifier
 
@@ -62,7 +62,8 @@ def build(cfg: "RunConfig", ds: "Dataset", seed_offset: int = 0) -> Classifier:
     from .spiking import GatedClassifier
 
     # one name for every training: each has a Network of its own, and the Cython cache hits
-    clf = GatedClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed, chunk=cfg.training.chunk, name="sg")
+    clf = GatedClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed, chunk=cfg.training.chunk, name="sg",
+                          reserve=cfg.reserve)
     brian2.seed(cfg.seed + seed_offset)   # the spike trains' stream (the weights keep cfg.seed)
     return clf
 

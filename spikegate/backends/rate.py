@@ -47,12 +47,13 @@ import math
 import time
 
 import numpy as np
+from brian2 import joule
 from scipy.linalg import blas
 from threadpoolctl import threadpool_limits
 
 from ..errors import ParameterError
 from ..ledger import PresentationLog
-from ..model import Gate, RateSpec, Restriction, SynapticCaching, gate_decision
+from ..model import Gate, MetabolicReserve, RateSpec, Restriction, SynapticCaching, gate_decision, reserve_step
 from ..model.gates import Decision, margins
 from . import rate_schedule
 
@@ -237,10 +238,11 @@ class RateClassifier:
 
     def __init__(self, spec: RateSpec, gate: Gate, images, seed: int = 0, restriction: Restriction | None = None,
                  caching: SynapticCaching | None = None, mean=None, max_block: int = 512, max_pending: int = 32,
-                 exact_openings: bool = True):
+                 exact_openings: bool = True, reserve: MetabolicReserve | None = None):
         self.spec, self.gate = spec, gate
         self.restriction = restriction or Restriction()
         self.caching = caching or SynapticCaching()
+        self.set_reserve(MetabolicReserve() if reserve is None else reserve)
         self.dtype = np.dtype(spec.dtype)
         images = np.asarray(images, dtype=self.dtype)
         if images.ndim != 2 or images.shape[1] != spec.n_in:
@@ -281,6 +283,22 @@ class RateClassifier:
         self.forward_rows = 0
 
     # state ----------------------------------------------------------------------------------
+    def set_reserve(self, reserve: MetabolicReserve) -> None:
+        """Set the metabolic reserve (full, or at its ``initial`` value)."""
+        if not isinstance(reserve, MetabolicReserve):
+            raise ParameterError(f"reserve: expected a MetabolicReserve, got {type(reserve).__name__}")
+        if not reserve.unlimited and self.spec.batch_size > 1:
+            raise ParameterError("reserve: a limited metabolic reserve needs rate.batch_size = 1 (each write "
+                                 "draws on it before the next decision)", "reserve")
+        self.reserve = reserve
+        self.reserve_j = float(reserve.start / joule)
+
+    def reserve_step(self, writes) -> None:
+        """Charge a presentation's writes to the reserve and refill it (a limited reserve only)."""
+        r = self.reserve
+        self.reserve_j = reserve_step(self.reserve_j, writes, float(r.j_per_write / joule), float(r.refill / joule),
+                                      float(r.capacity / joule))
+
     def weights(self, k: int) -> np.ndarray:
         return self.W[k].copy()
 
@@ -375,7 +393,11 @@ class RateClassifier:
                     progress(len(samples))
             else:
                 rate_schedule.schedule_for(self)(self, samples, labels, memgate, book, progress)
-        return book.log(samples, labels, time.perf_counter() - t0)
+        log = book.log(samples, labels, time.perf_counter() - t0)
+        log.activity[:, 0] = np.count_nonzero(self.images[samples], axis=1)
+        log.activity[:, 1:] = [n + (self.spec.bias and k < self.spec.n_projections - 1)
+                               for k, n in enumerate(self.spec.layers[1:])]
+        return log
 
 
 class Presentations:

@@ -23,7 +23,8 @@ def schedule_for(clf):
     """The scheduler that fits the classifier's gate and options."""
     if clf.spec.batch_size > 1:
         return mini_batches
-    if clf.max_block > 1 and not (clf.gate.always or clf.caching.enabled or clf._explicit_dw):
+    if clf.max_block > 1 and not (clf.gate.always or clf.caching.enabled or clf._explicit_dw
+                                  or not clf.reserve.unlimited):
         return corrected_blocks
     return sequential
 
@@ -33,12 +34,15 @@ def sequential(clf, samples, labels, memgate, book, progress):
     n = len(samples)
     i, block = 0, 1
     mean_gap, run = 1.0, 0   # running mean of the samples between openings; samples since the last one
-    one_at_a_time = clf.gate.always or clf.caching.enabled
+    budget = not clf.reserve.unlimited
+    one_at_a_time = clf.gate.always or clf.caching.enabled or budget
     while i < n:
         m = 1 if one_at_a_time else min(block, n - i)
         inputs, pre, y = clf._forward(clf.images[samples[i:i + m]])
         clf.forward_rows += m
         _, (wrong, opened, drive) = clf.decide(y, labels[i:i + m], memgate[i:i + m])
+        if budget:   # an empty reserve keeps the gate shut
+            opened = opened & (clf.reserve_j > 0)
         j = int(np.argmax(opened)) if opened.any() else m
         used = min(j + 1, m)
         book.outputs[i:i + used] = y[:used]
@@ -53,6 +57,8 @@ def sequential(clf, samples, labels, memgate, book, progress):
                 clf._write(l, deltas[l], ins[l], clf.lrs[l] * float(drive[j]), i + j, book)
         if clf.caching.enabled:
             clf._cache_step(i, book)
+        if budget:
+            clf.reserve_step(book.writes[i].sum())
         # With openings at rate p the gap is ~geometric(p): a block of ~0.75/p samples keeps the
         # discarded forward passes (after the first opening) near 40 % at little per-block overhead.
         run += used

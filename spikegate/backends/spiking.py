@@ -59,12 +59,12 @@ import time
 
 import numpy as np
 import brian2 as b2
-from brian2 import ms, second, Quantity, get_dimensions
+from brian2 import joule, ms, second, Quantity, get_dimensions
 from brian2.units.fundamentalunits import get_unit
 
 from ..errors import DataError, ParameterError
 from ..ledger import PresentationLog
-from ..model import LIF, ERNSignal, Gate, MistakeMemory, NetworkSpec, NeuronEquations
+from ..model import LIF, ERNSignal, Gate, MetabolicReserve, MistakeMemory, NetworkSpec, NeuronEquations
 from ..model.gates import DECISION_CODE, RIVAL_CODE
 from ..units import check_number
 from .brian import codegen_target
@@ -237,7 +237,7 @@ class GatedClassifier:
     """
 
     def __init__(self, spec: NetworkSpec, gate: Gate, images, seed: int = 0, chunk: int = 1000,
-                 name: str | None = None):
+                 name: str | None = None, reserve: MetabolicReserve | None = None):
         if not isinstance(spec, NetworkSpec):
             raise ParameterError(f"GatedClassifier.spec: expected a NetworkSpec, got {type(spec).__name__}")
         if not isinstance(gate, Gate):
@@ -256,6 +256,7 @@ class GatedClassifier:
         self._build()
         self._install_images(images)
         self.set_gate(gate)
+        self.set_reserve(MetabolicReserve() if reserve is None else reserve)
         self.load_schedule(np.zeros(0, dtype=int), np.zeros(0, dtype=int))
         b2.seed(self.seed)
 
@@ -311,6 +312,10 @@ class GatedClassifier:
             gate : 1
             drive : 1
             t_start : second
+            reserve : 1
+            capacity : 1
+            refill : 1
+            j_per_write : 1
             """ + "".join(f"{c} : 1\n" for c in _GATE_CONSTANTS)
             + "".join(f"writes_{k} : 1\nabs_{k} : 1\nalpha_{k} : 1\nspikes_{k} : 1\n"
                       for k in range(spec.n_projections)), "control")
@@ -404,7 +409,9 @@ class GatedClassifier:
         ops.append(self._tick(self.decision, "n_label_post += n_pre * int(i == label_post)", 1, f"{nm}_op_label_count"))
         ops.append(self._tick(self.rivalry, RIVAL_CODE[0], 2, f"{nm}_op_rivalry"))
         ops.append(self._tick(self.decision, RIVAL_CODE[1], 3, f"{nm}_op_rivals"))
-        ops.append(self._tick(self.control, DECISION_CODE, 4, f"{nm}_op_gate"))
+        # an empty metabolic reserve keeps the gate of a scheduled presentation shut
+        ops.append(self._tick(self.control, DECISION_CODE + "gate = gate * (1 - valid * int(not (reserve > 0)))",
+                              4, f"{nm}_op_gate"))
         if self.simulated:
             ops.append(self._tick(self.ern, "on = valid * learning\nt_on = on * (t + ern_latency) + (1 - on) * t_on\n"
                                              "ern_amp = on * drive + (1 - on) * ern_amp",
@@ -457,7 +464,11 @@ class GatedClassifier:
         before a stimulus."""
         nm = self.name
         row = "schedule(t - t_start, {})"
-        ops = [self._tick(self.control, f"label = int({row.format(_LABEL)} + 0.5)\n"
+        writes = " + ".join(f"writes_{k}" for k in range(self.spec.n_projections))
+        # the writes of the tick just ended draw on the reserve; a finished training presentation refills it
+        reserve = (f"reserve_new = reserve - j_per_write * ({writes}) + refill * write_now * learning\n"
+                   "reserve = clip(reserve_new, reserve_new, capacity)\n")
+        ops = [self._tick(self.control, reserve + f"label = int({row.format(_LABEL)} + 0.5)\n"
                                         f"sample = int({row.format(_SAMPLE)} + 0.5)\n"
                                         f"memgate = {row.format(_MEMGATE)}\n"
                                         f"valid = {row.format(_VALID)}\n"
@@ -566,6 +577,21 @@ class GatedClassifier:
         self.gate = gate
         for name, value in gate_constants(gate).items():
             setattr(self.control, name, value)
+
+    def set_reserve(self, reserve: MetabolicReserve) -> None:
+        """Set the metabolic reserve (full, or at its ``initial`` value) and its constants."""
+        if not isinstance(reserve, MetabolicReserve):
+            raise ParameterError(f"reserve: expected a MetabolicReserve, got {type(reserve).__name__}")
+        self.reserve = reserve
+        c = self.control
+        # in joules, as numbers (Brian2's code has no unit names in this namespace)
+        c.reserve, c.capacity, c.refill, c.j_per_write = (float(q / joule) for q in (
+            reserve.start, reserve.capacity, reserve.refill, reserve.j_per_write))
+
+    @property
+    def reserve_left(self) -> Quantity:
+        """The reserve now (joules)."""
+        return float(self.control.reserve[0]) * joule
 
     def set_images(self, images) -> None:
         """Replace the image bank (any number of images: the network only sees a chunk's)."""
@@ -745,10 +771,12 @@ class GatedClassifier:
         salpha = np.stack([get(f"alpha_{k}", widx) for k in range(P)], axis=1)
         spikes = np.stack([get(f"spikes_{k}", idx) for k in range(P)], axis=1)
         fan_out = np.array(spec.layers[1:], dtype=float)
+        counts = self.count_monitor.variables["n"].get_value()[idx, :].astype(np.int64)
         return PresentationLog(
             samples=get("sample", idx).astype(np.int64),
             labels=get("label", idx).astype(np.int64),
-            counts=self.count_monitor.variables["n"].get_value()[idx, :].astype(np.int64),
+            counts=counts,
+            activity=np.concatenate([np.rint(spikes).astype(np.int64), counts.sum(axis=1, keepdims=True)], axis=1),
             mistake=get("mistake", idx) > 0.5,
             gate_open=get("gate", idx) > 0.5,
             writes=np.rint(writes).astype(np.int64),

@@ -131,8 +131,74 @@ class Technology(Declaration):
                 "synapse": biology.bits_per_synapse, "memory": 1 / biology.synapses_per_bit}[self.cost]
 
 
+#: What a run computes, priced by :class:`EventCost` entries (see :mod:`spikegate.energy.bill`).
+EVENT_BASES = ("spike", "synaptic_event", "mac")
+
+
+@declaration
+class EventCost(Declaration):
+    r"""A published energy per computing event (a spike, a synaptic event, a MAC) on some technologies.
+
+    Parameters
+    ----------
+    name, figure, source : str
+        Entry name, the figure as published, and where (required).
+    basis : str
+        What is counted: spike, synaptic_event or mac.
+    technologies : tuple of str
+        The catalogue technologies (by name) this figure computes on: e.g. a 45 nm MAC for
+        every memory a processor reads its weights from.
+    value, unit : float, str
+        The figure per event (J ... zJ, or ATP).
+    boundary, process, confidence : str
+    year : int, optional
+    """
+
+    name: str
+    figure: str
+    basis: str
+    technologies: tuple
+    value: float
+    unit: str
+    boundary: str
+    source: str
+    process: str = ""
+    year: int | None = None
+    confidence: str = ""
+
+    def __post_init__(self):
+        for name in ("name", "figure", "source", "unit"):
+            check_text(f"EventCost.{name}", getattr(self, name))
+        for name in ("process", "confidence"):
+            check_text(f"EventCost.{name}", getattr(self, name), required=False)
+        check_choice("EventCost.basis", self.basis, EVENT_BASES)
+        check_choice("EventCost.boundary", self.boundary, BOUNDARIES)
+        techs = self.technologies
+        if isinstance(techs, str) or not isinstance(techs, (list, tuple)) or not techs:
+            raise ParameterError(f"EventCost.technologies = {techs!r}: expected a non-empty list of technology "
+                                 "names", "EventCost.technologies")
+        self._set("technologies", tuple(check_text("EventCost.technologies", t) for t in techs))
+        value = float(check_number("EventCost.value", self.value, minimum=0, strict_min=True))
+        self._set("value", value)
+        energy, per_bit = figure_energy(value, self.unit, "EventCost.unit")
+        if per_bit:
+            raise ParameterError(f"EventCost.unit = {self.unit!r}: a figure per event, not per bit",
+                                 "EventCost.unit")
+        if not energy <= MAX_FIGURE:
+            raise ParameterError(f"EventCost.value = {value:g} {self.unit}: must be <= {MAX_FIGURE!r} per event",
+                                 "EventCost.value")
+        if self.year is not None:
+            self._set("year", check_number("EventCost.year", self.year, minimum=1800, maximum=2100, integer=True))
+
+    @property
+    def joule_per_event(self) -> Quantity:
+        return figure_energy(self.value, self.unit)[0]
+
+
 # --------------------------------------------------------------------------- catalogue
 _REQUIRED = ("figure", "value", "unit", "boundary", "source")
+_EVENT_REQUIRED = ("figure", "basis", "technologies", "value", "unit", "boundary", "source")
+_EVENT_OPTIONAL = ("process", "year", "confidence")
 _OPTIONAL = ("bits", "cost", "j_per_bit", "read_j_per_bit", "write_j_per_bit", "process", "year", "confidence")
 
 
@@ -141,33 +207,45 @@ def default_catalogue_path():
     return resources.files("spikegate.energy") / "catalogue.toml"
 
 
-def parse_catalogue(doc: dict, where: str) -> dict[str, Technology]:
-    """Technologies of a catalogue TOML document; errors name ``where``, the entry and the field."""
-    extra = sorted(set(doc) - {"technology"})
-    if extra:
-        raise EnergyError(f"catalogue {where}: unknown top-level key {extra[0]!r}; entries go in "
-                          f"[technology.NAME] tables")
-    entries = doc.get("technology", {})
-    if not isinstance(entries, dict) or not entries:
-        raise EnergyError(f"catalogue {where}: no [technology.NAME] entries")
+def _entries(doc: dict, where: str, table: str, cls, required, optional, note: str = "") -> dict:
+    """``cls(name=NAME, **fields)`` of each ``[table.NAME]`` of ``doc``; errors name the entry and the field."""
+    entries = doc.get(table, {})
+    if not isinstance(entries, dict):
+        raise EnergyError(f"catalogue {where}: '{table}' must hold [{table}.NAME] tables")
+    kind = "entry" if table == "technology" else table
     out = {}
     for name, entry in entries.items():
-        head = f"catalogue {where}: entry {name!r}"
+        head = f"catalogue {where}: {kind} {name!r}"
         if not isinstance(entry, dict):
-            raise EnergyError(f"{head}: expected a table [technology.{name}]")
-        unknown = sorted(set(entry) - set(_REQUIRED) - set(_OPTIONAL))
+            raise EnergyError(f"{head}: expected a table [{table}.{name}]")
+        unknown = sorted(set(entry) - set(required) - set(optional))
         if unknown:
-            raise EnergyError(f"{head}: unknown field {unknown[0]!r}; allowed: "
-                              f"{', '.join(_REQUIRED + _OPTIONAL)}")
-        missing = [f for f in _REQUIRED if f not in entry]
+            raise EnergyError(f"{head}: unknown field {unknown[0]!r}; allowed: {', '.join(required + optional)}")
+        missing = [f for f in required if f not in entry]
         if missing:
-            raise EnergyError(f"{head}: missing field {missing[0]!r} (required: {', '.join(_REQUIRED)}; "
-                              f"every figure needs a source)")
+            raise EnergyError(f"{head}: missing field {missing[0]!r} (required: {', '.join(required)}{note})")
         try:
-            out[name] = Technology(name=name, **entry)
+            out[name] = cls(name=name, **entry)
         except (ParameterError, TypeError) as exc:
             raise EnergyError(f"{head}: {exc}") from None
     return out
+
+
+def parse_events(doc: dict, where: str) -> dict[str, EventCost]:
+    """The ``[event.NAME]`` entries of a catalogue TOML document (computing figures)."""
+    return _entries(doc, where, "event", EventCost, _EVENT_REQUIRED, _EVENT_OPTIONAL)
+
+
+def parse_catalogue(doc: dict, where: str) -> dict[str, Technology]:
+    """Technologies of a catalogue TOML document; errors name ``where``, the entry and the field."""
+    extra = sorted(set(doc) - {"technology", "event"})
+    if extra:
+        raise EnergyError(f"catalogue {where}: unknown top-level key {extra[0]!r}; entries go in "
+                          f"[technology.NAME] and [event.NAME] tables")
+    entries = doc.get("technology", {})
+    if not isinstance(entries, dict) or (not entries and "event" not in doc):
+        raise EnergyError(f"catalogue {where}: no [technology.NAME] entries")
+    return _entries(doc, where, "technology", Technology, _REQUIRED, _OPTIONAL, "; every figure needs a source")
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -193,6 +271,21 @@ def load_catalogue(path=None) -> dict[str, Technology]:
     if path is not None:
         cat = _merge(cat, parse_catalogue(read_toml(path, "catalogue", error=EnergyError), str(path)))
     return cat
+
+
+def load_events(path=None, catalogue=None) -> dict[str, EventCost]:
+    """The computing figures (``[event.NAME]``) of the default catalogue, with those of ``path``
+    merged over them by name; every technology they name must be in ``catalogue``."""
+    events = parse_events(tomllib.loads(default_catalogue_path().read_text()), "spikegate/energy/catalogue.toml")
+    if path is not None:
+        events = _merge(events, parse_events(read_toml(path, "catalogue", error=EnergyError), str(path)))
+    known = {k.lower(): k for k in (catalogue if catalogue is not None else load_catalogue(path))}
+    for ev in events.values():
+        for t in ev.technologies:
+            if t.lower() not in known:
+                raise EnergyError(f"catalogue: event {ev.name!r} names technology {t!r}, which is not in the "
+                                  f"catalogue; known: {', '.join(known.values())}")
+    return events
 
 
 def as_catalogue(catalogue) -> dict[str, Technology]:

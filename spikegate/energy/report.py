@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from brian2 import joule
 
 from ..files import atomic_path, csv_text, write_text
 from ..rundir import LEDGER, METRICS, RunRecord, read_run
 from ..tables import text_table
 from .catalogue import BIOLOGY_REFERENCE, as_catalogue, select
-from .pricing import BODY_TEMPERATURE, BOUNDARIES, Landauer, LongTermMemory, bits_per_synapse, check_bits
+from .pricing import BODY_TEMPERATURE, Landauer, LongTermMemory, bits_per_synapse, check_bits
 
 #: Technologies shown by :func:`compare` when none are chosen.
 DEFAULT_COMPARE = ("SRAM-32KB", "DRAM", "Loihi", "long-term-memory")
@@ -24,6 +23,11 @@ DEFAULT_COMPARE = ("SRAM-32KB", "DRAM", "Loihi", "long-term-memory")
 def _read(run_dir) -> RunRecord:
     """The metrics and the ledger of a run directory (all that energy reads)."""
     return read_run(run_dir, (METRICS, LEDGER), purpose="energy needs the run's metrics.json and ledger.npz")
+
+
+def run_metrics(run_dir) -> dict:
+    """The ``metrics.json`` of a run directory (checked against its ledger)."""
+    return _read(run_dir).metrics
 
 
 def _csv(records, fields) -> str:
@@ -104,7 +108,7 @@ def report(run_dir, bits=32, catalogue=None, technologies=None, *, bits_per_syna
                     temperature)
 
 
-_COMPARE_FIELDS = ("run", "model", "gate", "test_accuracy", "n_writes", "bits", "technology", "j_per_write",
+COMPARE_FIELDS = ("run", "model", "gate", "test_accuracy", "n_writes", "bits", "technology", "j_per_write",
                    "total_j")
 
 
@@ -121,33 +125,7 @@ def compare(run_dirs, bits=32, catalogue=None, technologies=None, *, bits_per_sy
     for run_dir in _unique(run_dirs):
         recs = _records(_read(run_dir), bits, cat, technologies, bits_per_synapse, synapses_per_bit,
                         BODY_TEMPERATURE)
-        out += [{k: r[k] for k in _COMPARE_FIELDS} for r in recs]
-    return out
-
-
-def compare_curves(run_dirs, bits=32, catalogue=None, technologies=None, *, bits_per_synapse=bits_per_synapse(),
-                   synapses_per_bit=1.0) -> list[dict]:
-    """Cumulative energy per epoch where a test accuracy was measured (tidy records).
-
-    Fields: run, gate, epoch, cumulative_n_writes, test_accuracy, technology,
-    cumulative_j. Runs without per-epoch test accuracies contribute their final point.
-    """
-    cat = as_catalogue(catalogue)
-    technologies = technologies or DEFAULT_COMPARE
-    out = []
-    for run_dir in _unique(run_dirs):
-        run = _read(run_dir)
-        recs = _records(run, bits, cat, technologies, bits_per_synapse, synapses_per_bit, BODY_TEMPERATURE)
-        points = [(c.get("epoch"), c["cumulative_n_writes"], c["test_accuracy"])
-                  for c in run.metrics.get("curves", []) if c.get("test_accuracy") is not None
-                  and c.get("cumulative_n_writes") is not None]
-        if not points and run.metrics.get("test_accuracy") is not None:
-            points = [(run.metrics.get("epochs"), run.ledger.m0, run.metrics["test_accuracy"])]
-        for r in recs:
-            for epoch, n, acc in points:
-                out.append({"run": str(run.path), "gate": r["gate"], "epoch": epoch, "cumulative_n_writes": n,
-                            "test_accuracy": acc, "technology": r["technology"],
-                            "cumulative_j": n * r["j_per_write"]})
+        out += [{k: r[k] for k in COMPARE_FIELDS} for r in recs]
     return out
 
 
@@ -157,10 +135,6 @@ CSV_FIELDS = ("technology", "boundary", "cost", "bits", "bits_charged", "j_per_b
               "total_j", "ratio_to_biology", "ratio_to_landauer", "biology_j_per_write", "landauer_j_per_write",
               "bits_per_synapse", "synapses_per_bit", "model", "gate", "figure", "process", "year", "source",
               "confidence")
-
-_BOUNDARY_COLOURS = {"cell": "#4c72b0", "chip": "#55a868", "system": "#8172b2", "organism": "#c44e52",
-                     "physics": "#7f7f7f"}
-
 
 def _save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -174,70 +148,9 @@ def _save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def plot_report(records):
-    """Log-scale horizontal bars of the run's total energy per technology (a matplotlib Figure)."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-
-    recs = sorted(records, key=lambda r: r["total_j"])
-    fig = Figure(figsize=(8, 0.32 * len(recs) + 1.6))
-    ax = fig.add_subplot()
-    y = np.arange(len(recs))
-    ax.barh(y, [r["total_j"] for r in recs], color=[_BOUNDARY_COLOURS[r["boundary"]] for r in recs])
-    ax.set_xscale("log")
-    ax.set_yticks(y, [r["technology"] for r in recs])
-    for yy, r in zip(y, recs):
-        ax.text(r["total_j"], yy, f" {r['total_j']:.2g} J", va="center", fontsize=8)
-    lo = min(r["total_j"] for r in recs)
-    hi = max(r["total_j"] for r in recs)
-    ax.set_xlim(lo / 10, hi * 1e3)
-    r0 = records[0]
-    ax.set_xlabel(f"energy of the run's {r0['n_writes']:,} synaptic writes (J), {r0['bits']:g}-bit weights")
-    ax.set_title(f"{r0['model']} | gate {r0['gate']}: writes to joules", fontsize=10)
-    used = [b for b in BOUNDARIES if any(r["boundary"] == b for r in recs)]
-    ax.legend(handles=[Patch(color=_BOUNDARY_COLOURS[b], label=b) for b in used], title="boundary",
-              fontsize=8, loc="lower right")
-    ax.grid(axis="x", which="major", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
 def write_report(records, out_dir) -> list[Path]:
-    """Write ``energy.csv``, ``energy.png`` and ``energy.svg`` into ``out_dir`` (atomically)."""
-    out_dir = Path(out_dir)
-    paths = [write_text(out_dir / "energy.csv", _csv(records, CSV_FIELDS))]
-    return paths + _save_figure(plot_report(records), out_dir, "energy")
-
-
-def plot_compare(curves):
-    """Cumulative energy against test accuracy, one panel per technology, one line per run."""
-    from matplotlib.figure import Figure
-
-    techs = list(dict.fromkeys(c["technology"] for c in curves))
-    runs = list(dict.fromkeys(c["run"] for c in curves))
-    fig = Figure(figsize=(3.6 * len(techs) + 0.6, 3.6))
-    axes = [fig.add_subplot(1, len(techs), k + 1) for k in range(len(techs))]
-    for ax, tech in zip(axes, techs):
-        for run in runs:
-            pts = [c for c in curves if c["technology"] == tech and c["run"] == run]
-            if pts:
-                ax.plot([p["test_accuracy"] for p in pts], [p["cumulative_j"] for p in pts], "o-",
-                        label=f"{Path(run).name} ({pts[0]['gate']})")
-        ax.set_yscale("log")
-        ax.set_title(tech, fontsize=10)
-        ax.set_xlabel("test accuracy")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("cumulative energy of writes (J)")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def write_compare(records, curves, out_dir) -> list[Path]:
-    """Write ``energy_compare.csv``, ``energy_compare.png`` and ``.svg`` into ``out_dir``."""
-    out_dir = Path(out_dir)
-    paths = [write_text(out_dir / "energy_compare.csv", _csv(records, _COMPARE_FIELDS))]
-    return paths + _save_figure(plot_compare(curves), out_dir, "energy_compare")
+    """Write ``energy_writes.csv`` (one row per technology: the writes priced) into ``out_dir``."""
+    return [write_text(Path(out_dir) / "energy_writes.csv", _csv(records, CSV_FIELDS))]
 
 
 # --------------------------------------------------------------------------- text

@@ -8,6 +8,7 @@ from .gates import (ERN, GATE_NAMES, GATES, Always, Decision, Gate, Lazy, Margin
 from .memory import MistakeMemory, memory_decay, memory_gate, memory_update
 from .neuron import LIF, NEURON_MODELS, NeuronEquations, PoissonInput
 from .plasticity import ERNSignal, ThreeFactorRule
+from .reserve import MetabolicReserve, reserve_step
 from .specs import DataSpec, NetworkSpec, RateSpec, Restriction, SynapticCaching, TrainingSpec
 
 __all__ = [
@@ -15,6 +16,6 @@ __all__ = [
     "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERN", "GATES", "GATE_NAMES", "make_gate", "Decision",
     "gate_decision", "margin_threshold", "margins",
     "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
-    "LIF", "NeuronEquations", "NEURON_MODELS", "PoissonInput", "ThreeFactorRule", "ERNSignal",
+    "MetabolicReserve", "reserve_step", "LIF", "NeuronEquations", "NEURON_MODELS", "PoissonInput", "ThreeFactorRule", "ERNSignal",
     "NetworkSpec", "RateSpec", "Restriction", "SynapticCaching", "DataSpec", "TrainingSpec",
 ]

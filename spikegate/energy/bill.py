@@ -1,0 +1,346 @@
+r"""The whole energy bill of a run: learning (writes, :math:`\sum|\Delta w|`, caching) beside
+computing (spikes, synaptic events, MACs, weight reads), per technology.
+
+Each row prices one *basis* on one technology, :math:`E = N \cdot e`, with :math:`N` a
+count from the run and :math:`e` a catalogue figure (:mod:`spikegate.energy.catalogue`):
+
+=================  ==========================================  ===========================================
+basis              :math:`N`                                   :math:`e`
+=================  ==========================================  ===========================================
+write              :math:`M_0`, synaptic writes                 the technology's J per write (``--bits``)
+abs_dw             :math:`M_1 = \sum|\Delta w|`                 J per write / :math:`d` (see below)
+transient_write    writes of the transient weight (caching)    J per write
+maintenance        :math:`c \sum |w_\mathrm{transient}|`        J per write / :math:`d`
+spike              action potentials, all layers               ``[event]`` figure (Loihi, cortex)
+synaptic_event     presynaptic spikes x fan-out                ``[event]`` figure (Loihi, TrueNorth, CPU, cortex)
+mac                forward-pass MACs (rate backend)            ``[event]`` figure (45 nm CPU)
+memory_access      weight reads: one per synaptic event or MAC  b bits x the memory's read J/bit
+=================  ==========================================  ===========================================
+
+**Assumption of abs_dw**: the energy of a change is proportional to its size, and a change
+of :math:`|\Delta w| = d` costs one full write (``abs_dw_per_write``, default 1: one unit of
+weight, i.e. a PSP of ``w_scale`` in the spiking model). The papers' dimensionless
+:math:`M_1` and :math:`M_\alpha` are kept beside it. ``write`` and ``abs_dw`` are two
+measures of the same learning, so only ``write`` enters the total (``in_total``).
+
+*Learning* is write + transient_write + maintenance; *computing* is the rest. The counts
+are those of the training presentations (:mod:`spikegate.energy.operations`).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from brian2 import joule
+
+from ..errors import EnergyError
+from ..files import write_text
+from ..ledger import EnergyLedger
+from ..tables import text_table
+from .catalogue import as_catalogue, load_events, select
+from .operations import cumulative_operations, operation_counts
+from .pricing import bits_per_synapse, check_bits
+from .report import COMPARE_FIELDS, _csv, _read, _save_figure, _unique, biology_reference
+
+#: Every basis, learning first.
+BASES = ("write", "abs_dw", "transient_write", "maintenance", "spike", "synaptic_event", "mac", "memory_access")
+LEARNING = ("write", "abs_dw", "transient_write", "maintenance")
+#: What a basis counts (the unit of ``count``).
+COUNTED = {"write": "synaptic write", "abs_dw": "|dw| (weight units)", "transient_write": "transient write",
+           "maintenance": "|w_transient| (weight units)", "spike": "action potential",
+           "synaptic_event": "synaptic event", "mac": "multiply-accumulate", "memory_access": "weight read"}
+
+#: Columns of ``energy.csv``.
+BILL_FIELDS = ("technology", "basis", "part", "in_total", "count", "counted", "j_per_unit", "joules", "boundary",
+               "source", "figure", "confidence", "assumption", "model", "gate", "backend", "bits")
+
+
+def check_bases(bases) -> tuple[str, ...]:
+    """``bases`` (names) validated; all of them when None or empty."""
+    if not bases:
+        return BASES
+    out = []
+    for b in bases:
+        if b not in BASES:
+            raise EnergyError(f"unknown basis {b!r}; allowed: {', '.join(BASES)}")
+        out.append(b)
+    return tuple(dict.fromkeys(out))
+
+
+def check_abs_dw_per_write(value, where: str = "--abs-dw-per-write") -> float:
+    """The :math:`|\\Delta w|` that costs one write: a finite number > 0."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise EnergyError(f"{where} = {value!r}: expected a number > 0") from None
+    if not math.isfinite(x) or x <= 0 or isinstance(value, bool):
+        raise EnergyError(f"{where} = {value!r}: must be a finite number > 0")
+    return x
+
+
+def learning_counts(ledger: EnergyLedger, presentations: int | None = None) -> dict:
+    """:math:`M_0`, :math:`M_1`, :math:`M_\\alpha`, transient writes and maintenance (of the first
+    ``presentations`` rows, all by default)."""
+    rows = slice(0, presentations)
+    return {"write": int(ledger.writes[rows].sum()), "abs_dw": float(ledger.sum_abs_dw[rows].sum()),
+            "m_alpha": float(ledger.sum_abs_dw_alpha[rows].sum()),
+            "transient_write": int(ledger.transient_writes[rows].sum()),
+            "maintenance": float(ledger.maintenance[rows].sum())}
+
+
+def _counts(backend: str, ledger: EnergyLedger, presentations: int | None = None) -> dict:
+    ops = operation_counts(backend, ledger) if presentations is None else \
+        cumulative_operations(backend, ledger, presentations)
+    return {**learning_counts(ledger, presentations), "spike": ops["spikes"], "synaptic_event": ops["synaptic_events"],
+            "mac": ops["dense_macs"], "memory_access": ops["weight_reads"]}
+
+
+def price(counts: dict, bits, catalogue, events, technologies=None, bases=None, abs_dw_per_write: float = 1.0,
+          biology=None) -> list[dict]:
+    """Bill rows ``{technology, basis, part, in_total, count, j_per_unit, joules, ...}`` for ``counts``.
+
+    Rows with a zero count of a computing basis are left out (a rate run has no spikes);
+    learning rows of ``write`` and ``abs_dw`` are always there.
+    """
+    bits = check_bits(bits)
+    bases = check_bases(bases)
+    d = check_abs_dw_per_write(abs_dw_per_write)
+    biology = biology or biology_reference(catalogue, bits_per_synapse(), 1.0)
+    techs = select(catalogue, technologies)
+    rows = []
+
+    def add(tech, basis, j, boundary, source, figure, confidence, assumption=""):
+        n = counts[basis]
+        rows.append({"technology": tech.name, "basis": basis, "part": "learning" if basis in LEARNING else "computing",
+                     "in_total": basis != "abs_dw", "count": n, "counted": COUNTED[basis], "j_per_unit": j,
+                     "joules": n * j, "boundary": boundary, "source": source, "figure": figure,
+                     "confidence": confidence, "assumption": assumption, "bits": bits})
+
+    for tech in techs:
+        j_write = float(tech.joule_per_write(bits, biology) / joule)
+        own = (tech.boundary, tech.source, tech.figure, tech.confidence)
+        if "write" in bases:
+            add(tech, "write", j_write, *own)
+        if "abs_dw" in bases:
+            add(tech, "abs_dw", j_write / d, *own, f"|dw| = {d:g} costs one write; energy proportional to |dw|")
+        if "transient_write" in bases and counts["transient_write"]:
+            add(tech, "transient_write", j_write, *own, "a transient write costs a write")
+        if "maintenance" in bases and counts["maintenance"]:
+            add(tech, "maintenance", j_write / d, *own, f"maintenance priced as |dw|: {d:g} costs one write")
+        mine = [ev for ev in events.values() if tech.name.lower() in (t.lower() for t in ev.technologies)]
+        for ev in mine:
+            if ev.basis in bases and counts[ev.basis]:
+                add(tech, ev.basis, float(ev.joule_per_event / joule), ev.boundary, ev.source, ev.figure,
+                    ev.confidence)
+        if "memory_access" in bases and mine and tech.cost == "rmw" and counts["memory_access"]:
+            add(tech, "memory_access", float(bits * tech.read_joule_per_bit / joule), *own,
+                f"one {bits:g}-bit weight read per synaptic event or MAC, no reuse")
+    return rows
+
+
+def totals(rows) -> list[dict]:
+    """Per technology: learning J, computing J (None when no computing figure), their ratio, total."""
+    out = {}
+    for r in rows:
+        t = out.setdefault(r["technology"], {"technology": r["technology"], "learning_j": 0.0, "computing_j": None,
+                                             "computing_bases": []})
+        if not r["in_total"]:
+            continue
+        if r["part"] == "learning":
+            t["learning_j"] += r["joules"]
+        else:
+            t["computing_j"] = (t["computing_j"] or 0.0) + r["joules"]
+            t["computing_bases"].append(r["basis"])
+    for t in out.values():
+        c = t["computing_j"]
+        t["learning_over_computing"] = t["learning_j"] / c if c else None
+        t["total_j"] = t["learning_j"] + (c or 0.0)
+    return list(out.values())
+
+
+def bill(run_dir, bits=32, catalogue=None, technologies=None, bases=None, abs_dw_per_write: float = 1.0,
+         synapses_per_bit: float = 1.0) -> list[dict]:
+    """The bill of a run directory: one row per (technology, basis), energies in joules.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory (``metrics.json`` and ``ledger.npz`` are read).
+    bits : float
+        Bits per stored weight (``write`` and ``memory_access``).
+    catalogue : path, optional
+        A TOML file merged over the default catalogue (``[technology.*]`` and ``[event.*]``).
+    technologies, bases : list of str, optional
+        Which to report; all by default.
+    abs_dw_per_write : float
+        The :math:`|\\Delta w|` that costs one write (> 0): the conversion of ``abs_dw``.
+    synapses_per_bit : float
+        The biological assumption of the long-term-memory figure.
+    """
+    path = catalogue if isinstance(catalogue, (str, Path)) else None
+    cat = as_catalogue(catalogue)
+    events = load_events(path, cat)
+    run = _read(run_dir)
+    backend = run.metrics.get("backend", "spiking")
+    biology = biology_reference(cat, bits_per_synapse(), synapses_per_bit)
+    rows = price(_counts(backend, run.ledger), bits, cat, events, technologies, bases, abs_dw_per_write, biology)
+    for r in rows:
+        r.update(model=run.metrics.get("model"), gate=run.metrics.get("gate"), backend=backend, run=str(run.path))
+    return rows
+
+
+def bill_curves(run_dirs, bits=32, catalogue=None, technology="SRAM-32KB", abs_dw_per_write: float = 1.0,
+                synapses_per_bit: float = 1.0) -> list[dict]:
+    """Cumulative learning and total energy on ``technology`` at each measured test accuracy.
+
+    One record per (run, curve point): run, gate, epoch, presentations, test_accuracy,
+    learning_j, computing_j, total_j (joules).
+    """
+    path = catalogue if isinstance(catalogue, (str, Path)) else None
+    cat = as_catalogue(catalogue)
+    events = load_events(path, cat)
+    biology = biology_reference(cat, bits_per_synapse(), synapses_per_bit)
+    tech = select(cat, [technology])[0].name
+    out = []
+    for run_dir in _unique(run_dirs):
+        run = _read(run_dir)
+        backend = run.metrics.get("backend", "spiking")
+        points = [(c.get("epoch"), c.get("samples_seen"), c["test_accuracy"]) for c in run.metrics.get("curves", [])
+                  if c.get("test_accuracy") is not None and c.get("samples_seen") is not None]
+        if not points and run.metrics.get("test_accuracy") is not None:
+            points = [(run.metrics.get("epochs"), run.ledger.n_presentations, run.metrics["test_accuracy"])]
+        for epoch, seen, acc in points:
+            rows = price(_counts(backend, run.ledger, int(seen)), bits, cat, events, [tech], None, abs_dw_per_write,
+                         biology)
+            t = totals(rows)[0]
+            out.append({"run": str(run.path), "gate": run.metrics.get("gate"), "epoch": epoch,
+                        "presentations": int(seen), "test_accuracy": acc, "technology": tech,
+                        "learning_j": t["learning_j"], "computing_j": t["computing_j"] or 0.0,
+                        "total_j": t["total_j"]})
+    return out
+
+
+def energy_to_target(curves, target: float | None = None) -> tuple[float, list[dict]]:
+    """The target accuracy (default: the lowest best accuracy of the runs, so each reaches it) and,
+    per run, the learning and total energy at the first point that reaches it (None if none does)."""
+    runs = list(dict.fromkeys(c["run"] for c in curves))
+    if target is None:
+        target = min(max(c["test_accuracy"] for c in curves if c["run"] == r) for r in runs) if runs else 0.0
+    out = []
+    for r in runs:
+        pts = [c for c in curves if c["run"] == r]
+        hit = next((c for c in pts if c["test_accuracy"] >= target), None)
+        out.append({"run": r, "gate": pts[0]["gate"], "technology": pts[0]["technology"], "target_accuracy": target,
+                    "reached": hit is not None, "presentations": hit["presentations"] if hit else None,
+                    "learning_j": hit["learning_j"] if hit else None, "total_j": hit["total_j"] if hit else None})
+    return target, out
+
+
+# --------------------------------------------------------------------------- text and figures
+def format_bill(rows) -> str:
+    """Per technology: learning, computing, their ratio and the total; then the assumptions."""
+    if not rows:
+        return "no rows"
+    ts = sorted(totals(rows), key=lambda t: -t["total_j"])
+    table = [[t["technology"], f"{t['learning_j']:.3g}", "-" if t["computing_j"] is None else f"{t['computing_j']:.3g}",
+              "-" if t["learning_over_computing"] is None else f"{t['learning_over_computing']:.3g}",
+              f"{t['total_j']:.3g}", ", ".join(t["computing_bases"]) or "-"] for t in ts]
+    r0 = rows[0]
+    counts = {r["basis"]: r["count"] for r in rows}
+    head = (f"{r0.get('model')} | gate {r0.get('gate')} | {r0.get('backend')} | counts: "
+            + ", ".join(f"{b} {counts[b]:,.6g}" for b in BASES if b in counts))
+    notes = ["learning = write + transient_write + maintenance; abs_dw (sum |dw|) is shown in energy.csv beside "
+             "write, not added.",
+             next((r["assumption"] for r in rows if r["basis"] == "abs_dw"), ""),
+             "computing = spikes, synaptic events or MACs, and weight reads of the training presentations "
+             "(forward pass); '-' where the catalogue has no computing figure for a technology."]
+    order = {t["technology"]: k for k, t in enumerate(ts)}
+    detail = [[r["technology"], r["basis"], r["part"] + ("" if r["in_total"] else " (beside)"), f"{r['count']:.6g}",
+               f"{r['j_per_unit']:.3g}", f"{r['joules']:.3g}", r["boundary"]]
+              for r in sorted(rows, key=lambda r: (order[r["technology"]], BASES.index(r["basis"])))]
+    return (head + "\n\n" + text_table(table, ["technology", "learning J", "computing J", "learning/computing",
+                                               "total J", "computing bases"])
+            + "\n\nper basis:\n\n" + text_table(detail, ["technology", "basis", "part", "count", "J per unit", "J",
+                                                         "boundary"])
+            + "\n\n" + "\n".join(n for n in notes if n))
+
+
+def plot_bill(rows):
+    """Learning and computing energy per technology, side by side on a log axis (a Figure)."""
+    from matplotlib.figure import Figure
+
+    ts = sorted(totals(rows), key=lambda t: t["total_j"])
+    fig = Figure(figsize=(8, 0.42 * len(ts) + 1.8))
+    ax = fig.add_subplot()
+    y = np.arange(len(ts))
+    learn = [t["learning_j"] for t in ts]
+    comp = [t["computing_j"] or 0.0 for t in ts]
+    ax.barh(y + 0.2, learn, height=0.4, color="#c44e52", label="learning (writes)")
+    ax.barh(y - 0.2, comp, height=0.4, color="#4c72b0", label="computing (spikes, synaptic events, MACs, reads)")
+    ax.set_xscale("log")
+    ax.set_yticks(y, [t["technology"] for t in ts])
+    for yy, t in zip(y, ts):
+        if t["learning_over_computing"] is not None:
+            ax.text(max(t["learning_j"], t["computing_j"]), yy, f"  learning/computing {t['learning_over_computing']:.2g}",
+                    va="center", fontsize=7)
+    vals = [v for v in learn + comp if v > 0]
+    if vals:
+        ax.set_xlim(min(vals) / 10, max(vals) * 1e4)
+    r0 = rows[0]
+    ax.set_xlabel("energy of the run's training presentations (J)")
+    ax.set_title(f"{r0.get('model')} | gate {r0.get('gate')}: learning beside computing", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bill_curves(curves, target=None):
+    """Test accuracy against cumulative energy (total solid, learning dashed), one colour per run:
+    how much accuracy each joule buys along the learning curve."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.4))
+    ax = fig.add_subplot()
+    runs = list(dict.fromkeys(c["run"] for c in curves))
+    for k, run in enumerate(runs):
+        pts = [c for c in curves if c["run"] == run]
+        colour = f"C{k % 10}"
+        label = f"{Path(run).name} ({pts[0]['gate']})"
+        acc = [p["test_accuracy"] for p in pts]
+        ax.plot([p["total_j"] for p in pts], acc, "o-", color=colour, label=f"{label}: total")
+        ax.plot([p["learning_j"] for p in pts], acc, "s--", color=colour, alpha=0.7, label=f"{label}: learning")
+    ax.set_xscale("log")
+    if target is not None:
+        ax.axhline(target, color="0.5", lw=0.8, ls=":")
+        ax.text(ax.get_xlim()[0], target, f" target {target:.4f}", fontsize=7, va="bottom")
+    tech = curves[0]["technology"] if curves else ""
+    ax.set_xlabel(f"cumulative energy on {tech} (J): learning (dashed), learning + computing (solid)")
+    ax.set_ylabel("test accuracy (fraction correct)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def bill_csv(rows) -> str:
+    return _csv(rows, BILL_FIELDS)
+
+
+def write_bill(rows, out_dir) -> list[Path]:
+    """``energy.csv`` (one row per technology and basis), ``energy.png`` and ``energy.svg``."""
+    out_dir = Path(out_dir)
+    return [write_text(out_dir / "energy.csv", bill_csv(rows))] + _save_figure(plot_bill(rows), out_dir, "energy")
+
+
+def write_compare(records, curves, targets, out_dir) -> list[Path]:
+    """``energy_compare.csv`` (runs x technologies, the writes priced), ``energy_to_target.csv``
+    and the figure ``energy_compare.png``/``.svg`` (cumulative energy against accuracy)."""
+    out_dir = Path(out_dir)
+    target_fields = ("run", "gate", "technology", "target_accuracy", "reached", "presentations", "learning_j",
+                     "total_j")
+    paths = [write_text(out_dir / "energy_compare.csv", _csv(records, COMPARE_FIELDS)),
+             write_text(out_dir / "energy_to_target.csv", _csv(targets, target_fields))]
+    target = targets[0]["target_accuracy"] if targets else None
+    return paths + _save_figure(plot_bill_curves(curves, target), out_dir, "energy_compare")
