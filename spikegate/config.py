@@ -250,15 +250,25 @@ def _section(values: dict, section: str, cls):
 def _neuron(values: dict, given: dict):
     """The [neuron] section: ``model = "LIF"`` (default) or ``"equations"`` (any Brian2 equations)."""
     model = given.pop("model", "LIF")
-    if model not in NEURON_MODELS:
+    names = {k.lower(): k for k in NEURON_MODELS}
+    if not isinstance(model, str) or model.strip().lower() not in names:
         raise ConfigError(f"neuron.model = {model!r}: unknown; allowed: {', '.join(NEURON_MODELS)}")
+    model = names[model.strip().lower()]
     cls = NEURON_MODELS[model]
     for key in given:
         if key not in cls.field_names():
             raise ConfigError(f"neuron.{key}: not read by neuron model {model!r}; its keys: "
                               f"{', '.join(cls.field_names())}")
     decl = _declare(cls, given, {k: f"neuron.{k}" for k in cls.field_names()})
-    values["neuron"] = {"model": model, **decl.to_dict()}
+    if model != "LIF":
+        from .backends.brian import check_neuron_model
+
+        try:
+            check_neuron_model(decl)
+        except ParameterError as exc:
+            raise ConfigError(exc.restated("neuron.equations")) from None
+    # LIF, the default, is written without `model`: resolved configs (and scan hashes) stay as they were
+    values["neuron"] = decl.to_dict() if model == "LIF" else {"model": model, **decl.to_dict()}
     return decl
 
 

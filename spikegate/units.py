@@ -11,7 +11,7 @@ import math
 import re
 
 from brian2 import Quantity, Unit, get_dimensions
-from brian2.units import allunits
+from brian2.units import allunits, stdunits
 from brian2.units.fundamentalunits import DIMENSIONLESS
 
 from .errors import ParameterError
@@ -70,8 +70,11 @@ def brian_unit(name: str):
     """The Brian2 unit called ``name`` (``ms``, ``msecond``, ``kHz``, ``pjoule``, ...), or None."""
     if name in UNITS:
         return UNITS[name]
-    unit = getattr(allunits, name, None)
-    return unit if isinstance(unit, Unit) else None
+    for table in (allunits, stdunits):   # stdunits: the short names (nS, pF, uS, ...)
+        unit = getattr(table, name, None)
+        if isinstance(unit, Unit):
+            return unit
+    return None
 
 
 def check_quantity(where: str, value, unit, *, minimum=None, strict=False, allow_inf=False, example=None):

@@ -90,6 +90,15 @@ def test_every_spikegate_variable_is_reserved():
     ({"parameters": {"1x": 3}}, "not an identifier"),
     ({"tau_syn": "0 ms"}, "tau_syn = .*must be >"),
     ({"method": ""}, "method = '': must not be empty"),
+    ({"method": "rk9"}, "method = 'rk9': unknown; allowed: Brian2's methods"),
+    ({"equations": "dv/dt = (v_rest - v + I) / tau_q : volt"}, "unknown name.*tau_q"),
+    ({"parameters": {"tau_m": 20.0, "v_rest": "-65 mV", "v_reset": "-65 mV", "v_th": "-50 mV"}},
+     "Brian2 rejects the model"),                                                   # tau_m without a unit
+    ({"parameters": {"tau_m": "20 ms", "v_rest": "-65 mV", "v_reset": "-65 mV", "v_th": "-50 mV", "w_new": 1}},
+     "parameters.w_new: the name is spikegate's own"),
+    ({"equations": "dv/dt = (v_rest - v + I) / tau_m : volt\nu : volt (constant)", "initial": {"v": "-65 mV", "u": "0 mV"}},
+     "u is constant; give it as a parameter"),
+    ({"equations": "dv/dt = (v_rest - v + I) / tau_m : volt\nv_at_start : volt"}, "v_at_start is spikegate's own"),
 ])
 def test_bad_neuron_equations_are_one_line_naming_the_key(change, message):
     model = dict(TINY_MODEL, neuron={**LIF_AS_EQUATIONS, **change})
@@ -98,9 +107,25 @@ def test_bad_neuron_equations_are_one_line_naming_the_key(change, message):
     assert "\n" not in str(info.value) and str(info.value).startswith("neuron.")
 
 
+def test_brian2_unit_names_and_conductance_models_are_accepted():
+    """Short unit names in code (mV, nS, pF) and conductance-based parameters: Brian2's own vocabulary."""
+    cfg = resolve(dict(TINY_MODEL, neuron={
+        "model": "Equations", "equations": "dv/dt = (g_L * (E_L - v) + g_L * I) / C : volt (unless refractory)",
+        "threshold": "v > -50*mV", "reset": "v = -65*mV", "refractory": "2 ms",
+        "parameters": {"C": "200 pF", "g_L": "10 nS", "E_L": "-65 mV"}, "initial": {"v": "-65 mV"}}))
+    neuron = cfg.spec.neuron
+    assert dict(neuron.parameters)["C"] == 200 * b2.pF and dict(neuron.parameters)["g_L"] == 10 * b2.nS
+    assert cfg.values["neuron"]["model"] == "equations"
+    assert resolve(cfg.to_toml_dict() if hasattr(cfg, "to_toml_dict") else cfg.values).spec.neuron == neuron
+    assert "model" not in resolve(TINY_MODEL).values["neuron"]     # LIF configs (and scan hashes) unchanged
+
+
 def test_neuron_model_keys_are_checked():
     with pytest.raises(ConfigError, match="neuron.model = 'Izh': unknown; allowed: LIF, equations"):
         resolve(dict(TINY_MODEL, neuron={"model": "Izh"}))
+    with pytest.raises(ConfigError, match="neuron.model = \\['LIF'\\]: unknown"):
+        resolve(dict(TINY_MODEL, neuron={"model": ["LIF"]}))
+    assert resolve(dict(TINY_MODEL, neuron={"model": "lif"})).spec.neuron == LIF()
     with pytest.raises(ConfigError, match="neuron.equations: not read by neuron model 'LIF'"):
         resolve(dict(TINY_MODEL, neuron={"equations": "dv/dt = I / (5*ms) : volt"}))
     with pytest.raises(ParameterError, match="NetworkSpec.neuron: expected a LIF or NeuronEquations"):
@@ -137,3 +162,13 @@ def test_one_parameter_of_a_neuron_table_can_be_overridden_and_scanned():
         resolve(model, overrides=["neuron.parameters.b=x"])
     with pytest.raises(ConfigError, match="config key 'neuron.tau_m.x'"):
         resolve(model, overrides=["neuron.tau_m.x=1"])
+
+
+def test_a_model_brian2_rejects_is_one_error_when_built_from_python():
+    """Declared from Python, the model is checked by Brian2 when the classifier is built."""
+    neuron = NeuronEquations(equations="dv/dt = (I - v) / tau : volt", threshold="v > 10*mV", reset="v = 0*mV",
+                             parameters={"tau": 5.0}, initial={"v": "0 mV"})        # tau without a unit
+    spec = NetworkSpec(layers=(4, 2), dt=0.5 * b2.ms, t_stim=10 * b2.ms, neuron=neuron)
+    with pytest.raises(ParameterError, match=r"Brian2 rejects the model \(DimensionMismatchError\)") as info:
+        GatedClassifier(spec, Lazy(), np.zeros((2, 4)), chunk=2, name="rejected")
+    assert "\n" not in str(info.value)

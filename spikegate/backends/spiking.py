@@ -59,15 +59,14 @@ import time
 
 import numpy as np
 import brian2 as b2
-from brian2 import joule, ms, second, Quantity, get_dimensions
-from brian2.units.fundamentalunits import get_unit
+from brian2 import joule, ms, second, Quantity
 
 from ..errors import DataError, ParameterError
 from ..ledger import PresentationLog
 from ..model import LIF, ERNSignal, Gate, MetabolicReserve, MistakeMemory, NetworkSpec, NeuronEquations
 from ..model.gates import DECISION_CODE, RIVAL_CODE
 from ..units import check_number
-from .brian import codegen_target
+from .brian import check_neuron_model, codegen_target
 
 # Columns of the schedule TimedArray: the row's image (in the chunk's pixel table), label and
 # memory gate; whether the row is a presentation's stimulus (decided at its end), a silent
@@ -88,6 +87,7 @@ tau_syn : second (shared, constant)
 v_rest : volt (shared, constant)
 v_reset : volt (shared, constant)
 v_th : volt (shared, constant)
+t_ref : second (shared, constant)
 """
 
 #: spikegate's own variables of every neuron (LIF or NeuronEquations): see RESERVED_NAMES.
@@ -105,13 +105,7 @@ acc_writes : 1
 acc_abs : 1
 acc_alpha : 1
 tau_e : second (shared, constant)
-t_ref : second (shared, constant)
 """
-
-
-def _unit_text(value) -> str:
-    """The unit of ``value`` as Brian2's equations write it (``"volt"``, ``"1"``)."""
-    return repr(get_unit(get_dimensions(value))) if isinstance(value, Quantity) else "1"
 
 
 def neuron_model(neuron: LIF | NeuronEquations) -> dict:
@@ -127,19 +121,13 @@ def neuron_model(neuron: LIF | NeuronEquations) -> dict:
                 "constants": {"tau_m": neuron.tau_m, "tau_syn": neuron.tau_syn, "v_rest": neuron.v_rest,
                               "v_reset": neuron.v_reset, "v_th": neuron.v_threshold, "t_ref": neuron.refractory},
                 "initial": {"v": neuron.v_rest}}
+    check_neuron_model(neuron)
     initial = dict(neuron.initial)
     starts = {f"{n}_at_start": v for n, v in initial.items()}
-    params = dict(neuron.parameters)
-    clash = sorted(set(starts) & (set(params) | set(b2.Equations(neuron.equations).names)))
-    if clash:
-        raise ParameterError(f"NeuronEquations: the name(s) {', '.join(clash)} are spikegate's own (the values "
-                             "of initial); rename them", "NeuronEquations.equations")
-    eqs = (neuron.equations.rstrip() + "\ndI/dt = -I / tau_syn : volt\ntau_syn : second (shared, constant)\n"
-           + "".join(f"{n} : {_unit_text(v)} (shared, constant)\n" for n, v in {**params, **starts}.items()))
-    return {"equations": eqs + _NEURON_EQS, "threshold": neuron.threshold, "reset": neuron.reset,
-            "method": neuron.method,
+    return {"equations": neuron.group_equations() + _NEURON_EQS, "threshold": neuron.threshold,
+            "reset": neuron.reset, "method": neuron.method,
             "restart": "".join(f"{n} = {n}_at_start\n" for n in initial) + "I = 0*volt\n",
-            "constants": {"tau_syn": neuron.tau_syn, "t_ref": neuron.refractory, **params, **starts},
+            "constants": {"tau_syn": neuron.tau_syn, "t_ref": neuron.refractory, **dict(neuron.parameters), **starts},
             "initial": initial}
 
 

@@ -6,10 +6,11 @@ import re
 
 import numpy as np
 from brian2 import Hz, Quantity, get_dimensions, mV, ms, volt
+from brian2.units.fundamentalunits import get_unit
 from brian2.utils.stringtools import get_identifiers
 
 from ..errors import ParameterError
-from ..units import check_quantity, check_text, format_quantity, parse_quantity
+from ..units import brian_unit, check_quantity, check_text, format_quantity, parse_quantity, quantity_key
 from .declaration import Declaration, declaration, default
 
 
@@ -59,7 +60,8 @@ class PoissonInput(Declaration):
 RESERVED_NAMES = frozenset("""
     I tau_syn x n L gate drive valid write_now post write_factor acc_writes acc_abs acc_alpha tau_e t_ref
     lab n_target above is_label fb acc Ed Er ern_amp keep
-    w eta_w w_max alpha w_scale B k rate nu_max t_start
+    w eta_w w_max alpha w_scale B k rate nu_max t_start w_new dw_abs
+    ern_latency ern_scale tau_ern_d tau_ern_r ern_cd ern_cr schedule pixels
     i j t dt N t_in_timesteps lastspike not_refractory xi
 """.split())
 
@@ -118,7 +120,8 @@ class NeuronEquations(Declaration):
     integrates their exponential decays to first order in ``dt``).
 
     Written with LIF's equations and ``method="exact"`` it gives :class:`LIF`'s results bit
-    for bit (a test).
+    for bit (a test). Names and identifiers are checked here; units and the integration
+    method by Brian2 itself (:func:`spikegate.backends.brian.check_neuron_model`).
     """
 
     equations: str = ""
@@ -173,13 +176,46 @@ class NeuronEquations(Declaration):
             if get_dimensions(value) is not get_dimensions(eqs[name].dim):
                 raise ParameterError(f"NeuronEquations.initial.{name} = {value!r}: wrong unit, expected "
                                      f"{eqs[name].dim}", "NeuronEquations.initial")
+        constant = sorted(n for n in initial if "constant" in eqs[n].flags)
+        if constant:
+            raise ParameterError(f"NeuronEquations.initial: {', '.join(constant)} is constant; give it as a "
+                                 "parameter instead", "NeuronEquations.initial")
         known = set(eqs.names) | set(dict(self.parameters)) | {"I", "t", "dt", "i", "lastspike", "not_refractory"}
-        for name in ("threshold", "reset"):
-            code = getattr(self, name)
+        for name, code in (("equations", " ".join(str(e.expr) for e in eqs.values() if e.expr is not None)),
+                           ("threshold", self.threshold), ("reset", self.reset)):
             unknown = sorted(n for n in get_identifiers(code) - known if not _brian_name(n))
             if unknown:
-                raise ParameterError(f"NeuronEquations.{name} = {code!r}: unknown name(s) {', '.join(unknown)}; "
+                shown = code if name != "equations" else self.equations.strip()
+                raise ParameterError(f"NeuronEquations.{name} = {shown!r}: unknown name(s) {', '.join(unknown)}; "
                                      f"known: the equations' variables and parameters", f"NeuronEquations.{name}")
+        starts = sorted(f"{n}_at_start" for n in initial if f"{n}_at_start" in known)
+        if starts:
+            raise ParameterError(f"NeuronEquations.equations: {', '.join(starts)} is spikegate's own name (the initial value of "
+                                 f"{starts[0][:-9]}); rename it", "NeuronEquations.equations")
+        from brian2.stateupdaters.base import StateUpdateMethod
+
+        methods = list(StateUpdateMethod.stateupdaters)
+        if any(m.strip() not in methods for m in self.method.split(",")):
+            raise ParameterError(f"NeuronEquations.method = {self.method!r}: unknown; allowed: Brian2's methods "
+                                 f"({', '.join(methods)}), or several separated by commas", "NeuronEquations.method")
+        # units and the integration method are checked by Brian2 itself when the model is built
+        # (spikegate.backends.brian.check_neuron_model, called by the config and the classifier)
+
+    def group_equations(self) -> str:
+        """The equations of the neuron group without spikegate's bookkeeping: the user's, the
+        synaptic input ``I``, and the parameters and initial values as shared constants."""
+        def unit(value) -> str:
+            return repr(get_unit(get_dimensions(value))) if isinstance(value, Quantity) else "1"
+
+        starts = {f"{n}_at_start": v for n, v in self.initial}
+        return (self.equations.rstrip() + "\ndI/dt = -I / tau_syn : volt\ntau_syn : second (shared, constant)\n"
+                "t_ref : second (shared, constant)\n"
+                + "".join(f"{n} : {unit(v)} (shared, constant)\n" for n, v in {**dict(self.parameters), **starts}.items()))
+
+    def _key(self):
+        # the tables hold quantities: their keys, as for every other field
+        return tuple(tuple((n, quantity_key(v)) for n, v in k) if isinstance(k, tuple) and k
+                     and isinstance(k[0], tuple) else k for k in super()._key())
 
     @property
     def state_variables(self) -> tuple[str, ...]:
@@ -198,9 +234,8 @@ class NeuronEquations(Declaration):
 def _brian_name(name: str) -> bool:
     """Whether ``name`` is a Brian2 unit, constant or default function (``mV``, ``exp``, ``pi``)."""
     from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
-    from brian2.units import allunits as _allunits
 
-    return name in DEFAULT_FUNCTIONS or name in DEFAULT_CONSTANTS or hasattr(_allunits, name) \
+    return name in DEFAULT_FUNCTIONS or name in DEFAULT_CONSTANTS or brian_unit(name) is not None \
         or name in ("True", "False", "and", "or", "not")
 
 
