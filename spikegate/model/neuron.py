@@ -75,7 +75,7 @@ def _named_quantities(where: str, values) -> tuple:
         pairs = [(k, v) for k, v in items]
     except (TypeError, ValueError):
         raise ParameterError(f"{where} = {values!r}: expected a table of name = value, e.g. "
-                             "{{ tau_w = '100 ms' }}", where) from None
+                             "{ tau_w = '100 ms' }", where) from None
     out = []
     for name, value in pairs:
         if not isinstance(name, str) or not _IDENTIFIER.match(name):
