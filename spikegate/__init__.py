@@ -17,7 +17,11 @@ The package, one room per concept:
   whole bill, learning beside computing (:func:`spikegate.energy.bill`);
 * :mod:`spikegate.scan`: resumable parameter scans; :mod:`spikegate.cli`: the command line.
 """
-from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError
+from .startup import import_brian
+
+import_brian()   # before anything else imports Brian2 (see spikegate.startup)
+
+from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError  # noqa: E402
 from .model import (ERN, LIF, Always, ERNSignal, Gate, Lazy, Margin, Memorized, MetabolicReserve, MistakeMemory,
                     NetworkSpec, NeuronEquations, PoissonInput, RateSpec, Restriction, SynapticCaching, ThreeFactorRule, Trace, gate_decision,
                     make_gate, memory_decay, memory_gate, memory_update)

@@ -7,6 +7,7 @@ on stderr with exit code 2; an interrupted run exits with 130 and leaves no run 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import re
 import secrets
@@ -279,19 +280,61 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _check_arguments(argv) -> None:
+    """Every argument must be text in the locale: a path with undecodable bytes would fail
+    later, half-way, wherever it is printed or opened."""
+    import os
+
+    encoding = sys.getfilesystemencoding()
+    for arg in argv:
+        try:
+            os.fsencode(arg).decode(encoding)
+            arg.encode(encoding)
+        except UnicodeError:
+            from .startup import printable_argument
+
+            raise ConfigError(f"argument '{printable_argument(arg)}' is not valid {encoding} text in this locale; "
+                              "rename the file, or run in a locale that can spell it") from None
+
+
+def _closed_output() -> int:
+    """stdout was closed under us (``spikegate ... | head``): one line, no traceback at exit."""
+    import os
+
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # Python's final flush then writes nowhere
+    with contextlib.suppress(OSError):
+        print("spikegate: output closed (broken pipe); stopped", file=sys.stderr)
+    return 141
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for stream in (sys.stdout, sys.stderr):   # a model name or path that the terminal cannot show
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        _check_arguments(argv)
+    except SpikegateError as exc:
+        print(f"spikegate: error: {exc}", file=sys.stderr)
+        return 2
     args = parser().parse_args(argv)
     try:
         from .backends.brian import quiet_brian
 
         quiet_brian()
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()
+        return code
     except SpikegateError as exc:
         print(f"spikegate: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("spikegate: interrupted; no run directory was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_output()
 
 
 if __name__ == "__main__":

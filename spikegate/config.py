@@ -26,6 +26,7 @@ from .errors import ConfigError, ParameterError
 from .files import read_toml
 from .model import (GATES, LIF, NEURON_MODELS, DataSpec, MetabolicReserve, ERNSignal, Gate, NetworkSpec, PoissonInput, RateSpec, Restriction,
                     SynapticCaching, ThreeFactorRule, TrainingSpec, make_gate)
+from .model.code import IDENTIFIER
 from .model.gates import GATE_NAME
 from .units import check_number
 
@@ -119,7 +120,7 @@ def parse_override(text: str) -> tuple[str, object]:
 def split_key(key: str) -> tuple[str, str]:
     """``"rule.eta"`` -> ``("rule", "eta")``, ``"seed"`` -> ``("", "seed")``; unknown keys raise."""
     parts = key.split(".")
-    if len(parts) == 3 and (parts[0], parts[1]) in TABLE_KEYS and parts[2].isidentifier():
+    if len(parts) == 3 and (parts[0], parts[1]) in TABLE_KEYS and IDENTIFIER.fullmatch(parts[2]):
         return parts[0], f"{parts[1]}.{parts[2]}"       # one entry of a table: neuron.parameters.tau_w
     if len(parts) > 2:
         raise ConfigError(f"config key {key!r}: expected 'section.key' (sections: "

@@ -45,3 +45,8 @@ class DataError(SpikegateError, ValueError):
 
 class EnergyError(ConfigError):
     """An energy catalogue, technology name or energy option is invalid."""
+
+
+class EngineError(SpikegateError, RuntimeError):
+    """The compiled engine cannot build or run: an unusable cache, a failed compilation, a
+    binary that changed under a running process."""

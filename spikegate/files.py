@@ -22,17 +22,27 @@ from .errors import ConfigError, DataError
 PARTIAL = ".partial-"
 
 
+#: Largest TOML file read: model, scan and run files are kilobytes (an axis of 10,000 values is
+#: ~120 kB), and parsing is the one step before any bound can be checked (~3 s per MiB).
+MAX_TOML_BYTES = 256 * 2 ** 10
+
+
 def read_toml(path, what: str, error=ConfigError) -> dict:
-    """The TOML document at ``path``; a missing or invalid file raises ``error`` naming ``what``."""
+    """The TOML document at ``path``; a missing, oversized or invalid file raises ``error`` naming ``what``."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_TOML_BYTES + 1)
+        if len(raw) > MAX_TOML_BYTES:
+            raise error(f"{what} {path}: larger than {MAX_TOML_BYTES // 2 ** 10} KiB, the most spikegate reads "
+                        f"(a scan's axes: use [random] or several [grid] axes)")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"{what} {path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise error(f"{what} {path}: invalid TOML ({exc})") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise error(f"{what} {path}: invalid TOML ({type(exc).__name__ if isinstance(exc, RecursionError) else exc})") from None
 
 
 def _fsync(path: Path) -> None:

@@ -15,6 +15,7 @@ and the inefficiency :math:`M_1 / M_\mathrm{min}` (van Rossum & Pache 2024).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,15 +215,80 @@ class EnergyLedger:
 
     @classmethod
     def load(cls, path: Path) -> "EnergyLedger":
+        """Read a ledger written by :meth:`save` and check every field (:meth:`validate`)."""
         with np.load(path, allow_pickle=False) as f:
-            projections = [str(p) for p in f["projections"]]
-            ledger = cls(projections, float(f["alpha"]),
-                         [f[f"initial_weights_{p}"] for p in range(len(projections))])
+            for name in ("projections", "alpha", "writes"):
+                if name not in f.files:
+                    raise ValueError(f"field {name!r} missing")
+            projections = f["projections"]
+            if projections.ndim != 1 or projections.dtype.kind not in "US" or not 1 <= len(projections) <= 1000:
+                raise ValueError(f"field 'projections': expected 1 to 1000 names, got {projections.dtype} of "
+                                 f"shape {projections.shape}")
+            projections = [str(p) for p in projections]
+            alpha = f["alpha"]
+            if alpha.shape != () or alpha.dtype.kind not in "iuf":
+                raise ValueError(f"field 'alpha': expected one number, got {alpha.dtype} of shape {alpha.shape}")
+            initial = []
+            for p in range(len(projections)):
+                if f"initial_weights_{p}" not in f.files:
+                    raise ValueError(f"field 'initial_weights_{p}' missing")
+                initial.append(f[f"initial_weights_{p}"])
+            ledger = cls(projections, float(alpha), [_finite_matrix(f"initial_weights_{p}", w)
+                                                       for p, w in enumerate(initial)])
+            writes = f["writes"]
+            if writes.ndim != 2:
+                raise ValueError(f"field 'writes': expected (presentations, projections), got shape {writes.shape}")
+            n, P = writes.shape
             for name in _FIELDS:
                 if name in f.files:
                     setattr(ledger, name, f[name])
                 elif name in _LATER_FIELDS:
-                    n, P = f["writes"].shape
                     shape = {"drive": (n,), "activity": (n, P + 1)}.get(name, (n, P))
                     setattr(ledger, name, np.zeros(shape, dtype=getattr(ledger, name).dtype))
+                else:
+                    raise ValueError(f"field {name!r} missing")
+        ledger.validate()
         return ledger
+
+    def validate(self) -> None:
+        """Check every field: shapes agree, counts are non-negative integers, sums are finite and
+        non-negative, flags are booleans. Raises ``ValueError`` naming the field."""
+        P = len(self.projections)
+        if not math.isfinite(self.alpha) or self.alpha <= 0:
+            raise ValueError(f"field 'alpha' = {self.alpha!r}: expected a finite number > 0")
+        n = len(self.gate_open)
+        shapes = {"gate_open": (n,), "mistake": (n,), "samples": (n,), "drive": (n,), "activity": (n, P + 1),
+                  **{name: (n, P) for name in ("writes", "sum_abs_dw", "sum_abs_dw_alpha", "trace_updates",
+                                               "transient_writes", "maintenance")}}
+        for name, shape in shapes.items():
+            value = np.asarray(getattr(self, name))
+            if value.shape != shape:
+                raise ValueError(f"field {name!r}: shape {value.shape}, expected {shape} ({n} presentations, "
+                                 f"{P} projections)")
+            kind = value.dtype.kind
+            if name in ("gate_open", "mistake"):
+                if kind != "b":
+                    raise ValueError(f"field {name!r}: values of type {value.dtype}; expected booleans")
+                continue
+            if name in ("writes", "trace_updates", "transient_writes", "activity", "samples"):
+                if kind not in "iu":
+                    raise ValueError(f"field {name!r}: values of type {value.dtype}; expected integers")
+            elif kind not in "iuf":
+                raise ValueError(f"field {name!r}: values of type {value.dtype}; expected numbers")
+            elif not np.all(np.isfinite(value)):
+                raise ValueError(f"field {name!r}: contains NaN or infinity")
+            if value.size and value.min() < 0:
+                raise ValueError(f"field {name!r}: negative value {value.min()!r}; counts and sums are >= 0")
+        for p in range(1, P):
+            (a, b), (c, d) = self.initial_weights[p - 1].shape, self.initial_weights[p].shape
+            if c != b and d not in (a, a + 1):   # spiking (n_pre, n_post); rate (n_post, n_pre [+ bias])
+                raise ValueError(f"field 'initial_weights_{p}': shape {self.initial_weights[p].shape} does not "
+                                 f"follow {self.initial_weights[p - 1].shape}")
+
+
+def _finite_matrix(name: str, value) -> np.ndarray:
+    value = np.asarray(value)
+    if value.ndim != 2 or value.dtype.kind not in "iuf" or not np.all(np.isfinite(value)):
+        raise ValueError(f"field {name!r}: expected a finite matrix of numbers, got {value.dtype} of shape "
+                         f"{value.shape}")
+    return value.astype(float)

@@ -15,6 +15,7 @@ training (``evaluate``), energy and scans read run directories through it.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,12 +81,7 @@ def read_run(run_dir, parts=RUN_FILES, purpose: str = "not a complete spikegate 
     if CONFIG in parts:
         rec.config = read_toml(run_dir / CONFIG, "run file", error=DataError)
     if METRICS in parts:
-        try:
-            rec.metrics = json.loads((run_dir / METRICS).read_text())
-            if not isinstance(rec.metrics, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"run directory {run_dir}: {METRICS} unreadable ({exc})") from None
+        rec.metrics = read_metrics(run_dir / METRICS, f"run directory {run_dir}: {METRICS}")
     if WEIGHTS in parts:
         try:
             with np.load(run_dir / WEIGHTS, allow_pickle=False) as f:
@@ -102,4 +98,109 @@ def read_run(run_dir, parts=RUN_FILES, purpose: str = "not a complete spikegate 
         if recorded is not None and recorded != rec.ledger.m0:
             raise DataError(f"run directory {run_dir}: {METRICS} n_writes = {recorded} but {LEDGER} holds "
                             f"{rec.ledger.m0} writes")
+        n = rec.ledger.n_presentations
+        seen = [c["samples_seen"] for c in rec.metrics.get("curves") or [] if c.get("samples_seen") is not None]
+        if (rec.metrics.get("n_presentations") not in (None, n)) or any(s > n for s in seen):
+            raise DataError(f"run directory {run_dir}: {METRICS} counts more presentations than the {n} of {LEDGER}")
     return rec
+
+
+#: Largest ``metrics.json`` read (a run's is kilobytes, its learning curves included).
+MAX_METRICS_BYTES = 16 * 2 ** 20
+#: Nesting of JSON containers in ``metrics.json`` (spikegate writes 4 levels).
+MAX_METRICS_DEPTH = 16
+_FRACTION, _COUNT, _AMOUNT, _TEXT = "a fraction in [0, 1]", "an integer >= 0", "a finite number >= 0", "a string"
+#: The metrics that spikegate's readers use, and what each must be (null is allowed).
+METRIC_TYPES = {
+    **dict.fromkeys(("test_accuracy", "train_accuracy", "test_accuracy_random_ties", "test_tie_fraction"), _FRACTION),
+    **dict.fromkeys(("n_writes", "n_presentations", "n_gated_presentations", "trace_updates", "epochs", "n_train",
+                     "n_test", "test_ties", "m0_min"), _COUNT),
+    **dict.fromkeys(("sum_abs_dw", "m_alpha", "m_min", "inefficiency", "wall_seconds", "train_seconds",
+                     "compile_seconds", "alpha"), _AMOUNT),
+    **dict.fromkeys(("model", "gate", "backend", "data"), _TEXT),
+}
+CURVE_TYPES = {"epoch": _COUNT, "samples_seen": _COUNT, "test_accuracy": _FRACTION, "train_accuracy": _FRACTION,
+               "n_writes": _COUNT, "gated_presentations": _COUNT, "sum_abs_dw": _AMOUNT}
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_metrics(path: Path, where: str) -> dict:
+    """``metrics.json`` read and checked: size, nesting, no NaN or infinity, and the type and
+    range of every metric that spikegate reads (:data:`METRIC_TYPES`, :data:`CURVE_TYPES`)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_METRICS_BYTES + 1)
+        if len(raw) > MAX_METRICS_BYTES:
+            raise ValueError(f"larger than {MAX_METRICS_BYTES // 2 ** 20} MiB")
+        metrics = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise DataError(f"{where} unreadable (nested too deeply)") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{where} unreadable ({exc})") from None
+    if not isinstance(metrics, dict):
+        raise DataError(f"{where} unreadable (not a JSON object)")
+    stack = [(metrics, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_METRICS_DEPTH:
+            raise DataError(f"{where}: nested more than {MAX_METRICS_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    _check_fields(metrics, METRIC_TYPES, where)
+    curves = metrics.get("curves")
+    if curves is not None:
+        if not isinstance(curves, list) or not all(isinstance(c, dict) for c in curves):
+            raise DataError(f"{where}: curves = {_short(curves)}: expected a list of objects")
+        for k, curve in enumerate(curves):
+            _check_fields(curve, CURVE_TYPES, f"{where}: curves[{k}]")
+    if metrics.get("backend") not in (None, "spiking", "rate"):
+        raise DataError(f"{where}: backend = {_short(metrics['backend'])}: expected 'spiking' or 'rate'")
+    nb = metrics.get("neurobench")
+    if nb is not None:
+        ops = nb.get("synaptic_operations") if isinstance(nb, dict) else None
+        if not isinstance(ops, dict):
+            raise DataError(f"{where}: neurobench: expected an object with synaptic_operations")
+        _check_fields(ops, dict.fromkeys(("Effective_ACs", "Effective_MACs", "Dense"), _AMOUNT),
+                      f"{where}: neurobench.synaptic_operations", required=True)
+        _check_fields(nb, {"activation_sparsity": _FRACTION, "connection_sparsity": _FRACTION, "footprint": _COUNT},
+                      f"{where}: neurobench")
+    return metrics
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _finite(value) -> float | None:
+    """``value`` as a finite float, or None if it is no number (JSON reads 1e400 as infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        x = float(value)
+    except OverflowError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _check_fields(table: dict, types: dict, where: str, required: bool = False) -> None:
+    for key, kind in types.items():
+        if key not in table:
+            if required:
+                raise DataError(f"{where}: {key} missing")
+            continue
+        value = table[key]
+        if value is None:
+            continue
+        x = _finite(value)
+        ok = {_TEXT: isinstance(value, str),
+              _COUNT: x is not None and x.is_integer() and 0 <= x < 2 ** 63,
+              _AMOUNT: x is not None and x >= 0,
+              _FRACTION: x is not None and 0 <= x <= 1}[kind]
+        if not ok:
+            raise DataError(f"{where}: {key} = {_short(value)}: expected {kind}")

@@ -68,3 +68,15 @@ TINY_MODEL = {
     "gate": {"name": "lazy"},
     "train": {"epochs": 2, "chunk": 50, "eval_every_epoch": False, "target": "numpy"},
 }
+
+
+def tiny_model_file(tmp_path, epochs):
+    """``TINY_MODEL`` on a ``tiny_dataset`` saved beside it, as a model file; its path."""
+    import tomli_w
+
+    ds = tiny_dataset()
+    np.savez(tmp_path / "tiny.npz", x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
+    model = dict(TINY_MODEL, data={"source": "npz", "path": str(tmp_path / "tiny.npz")},
+                 train=dict(TINY_MODEL["train"], epochs=epochs))
+    (tmp_path / "model.toml").write_text(tomli_w.dumps(model))
+    return tmp_path / "model.toml"

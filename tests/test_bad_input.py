@@ -19,10 +19,16 @@ def npz(path, **arrays):
     return f"data.path={path}"
 
 
-def scan_file(tmp, extra=""):
+def scan_file(tmp, extra="", top=False):
+    """A small digits scan; ``extra`` goes to the end ([set] entries or new tables), or with ``top``
+    before [set] (top-level keys such as max_points, then tables of their own)."""
     path = tmp / "scan.toml"
-    path.write_text(f'model = "{DIGITS}"\nseeds = [1]\n[set]\n"data.n_train" = 20\n"data.n_test" = 10\n'
-                    f'"train.target" = "numpy"\n' + extra)
+    head, tail = (extra, "") if top else ("", extra)
+    if top:
+        tables = head.index("[")
+        head, tail = head[:tables], head[tables:]
+    path.write_text(f'model = "{DIGITS}"\nseeds = [1]\n{head}[set]\n"data.n_train" = 20\n"data.n_test" = 10\n'
+                    f'"train.target" = "numpy"\n' + tail)
     return str(path)
 
 
@@ -164,7 +170,7 @@ CASES = {
     "unknown neuron model": (lambda t: train_args(t, "neuron.model=Izh"), "neuron.model = 'Izh': unknown"),
     "equations key on LIF": (lambda t: train_args(t, 'neuron.equations="dv/dt = I/(5*ms) : volt"'),
                              "neuron.equations: not read by neuron model 'LIF'"),
-    "equations unparsable": (lambda t: train_args(t, *_neuron('dv/dt = : volt')), "neuron.equations: Brian2 cannot parse"),
+    "equations unparsable": (lambda t: train_args(t, *_neuron('dv/dt = : volt')), "neuron.equations: 'dv/dt = : volt': empty expression"),
     "equations without I": (lambda t: train_args(t, *_neuron('dv/dt = -v/tau : volt')), "must use the synaptic input I"),
     "equations without v": (lambda t: train_args(t, *_neuron('du/dt = (I-u)/tau : volt', initial="u")),
                             "must define the membrane potential v"),
@@ -180,7 +186,164 @@ CASES = {
     "parameter with an unknown unit": (lambda t: train_args(t, *_neuron('dv/dt = (I-v)/tau : volt'),
                                                             'neuron.parameters={tau="5 parsec"}'),
                                        "neuron.parameters.tau = '5 parsec': unknown unit 'parsec'"),
+    # code from a model file is data (spikegate.model.code): each refused before Brian2 sees it
+    "reset with a carriage return": (lambda t: train_args(t, *_code(reset="v = 0*mV # c\r__import__('os')")),
+                                     r"neuron.reset: character '\r' (U+000D) not allowed in code"),
+    "reset with a tab": (lambda t: train_args(t, *_code(reset="v =\t0*mV")), r"character '\t' (U+0009)"),
+    "reset with a NUL": (lambda t: train_args(t, *_code(reset="v = 0*mV\x00")), r"character '\x00' (U+0000)"),
+    "reset with a form feed": (lambda t: train_args(t, *_code(reset="v = 0*mV\x0cv = 1*mV")), r"character '\x0c'"),
+    "reset with a full-width letter": (lambda t: train_args(t, *_code(reset="v = ｖ")), "character 'ｖ' (U+FF56)"),
+    "reset calling __import__": (lambda t: train_args(t, *_code(reset="v = __import__('os')")),
+                                 "call of '__import__' not allowed"),
+    "reset reading an attribute": (lambda t: train_args(t, *_code(reset="v = v.real")), "Attribute syntax not allowed"),
+    "reset with a string": (lambda t: train_args(t, *_code(reset="v = 'x'")), "constant 'x' not allowed"),
+    "reset assigning spikegate's w": (lambda t: train_args(t, *_code(reset="w = 0")), "assigns 'w', not a variable"),
+    "reset that is no statement": (lambda t: train_args(t, *_code(reset="import os")), "is not a statement"),
+    "threshold with a lambda": (lambda t: train_args(t, *_code(threshold="(lambda: v)() > 0*mV")), "not allowed"),
+    "threshold with a subscript": (lambda t: train_args(t, *_code(threshold="v[0] > 0*mV")),
+                                   "Subscript syntax not allowed"),
+    "threshold with two comparisons": (lambda t: train_args(t, *_code(threshold="0*mV < v < 1*mV")),
+                                       "one comparison at a time"),
+    "threshold with a keyword argument": (lambda t: train_args(t, *_code(threshold="clip(v, a_min=0*mV) > 0*mV")),
+                                          "call of 'clip' not allowed"),
+    "threshold with a tower of powers": (lambda t: train_args(t, *_code(threshold="v > 9**9**9*mV")),
+                                         "exponent 3.8742e+08 too large"),
+    "threshold with a 400-digit number": (lambda t: train_args(t, *_code(threshold="v > " + "9" * 400 + "*mV")),
+                                          "a constant is out of range"),
+    "threshold nested 100 deep": (lambda t: train_args(t, *_code(threshold="abs(" * 100 + "v" + ")" * 100 + " > 0*mV")),
+                                  "nested more than 64 levels deep"),
+    "unit string with a tower of powers": (lambda t: train_args(t, *_code(equations="dv/dt = (I-v)/tau : volt*1**9**9**9")),
+                                           "unit 'volt*1**9**9**9' not allowed"),
+    "unit that is no base unit": (lambda t: train_args(t, *_code(equations="dv/dt = (I-v)/tau : mV")),
+                                  "unit 'mV' is not a base unit"),
+    "equations with an unknown flag": (lambda t: train_args(t, *_code(equations="dv/dt = (I-v)/tau : volt (evil)")),
+                                       "unknown flag 'evil'"),
+    "equations with two colons": (lambda t: train_args(t, *_code(equations="dv/dt = (I-v)/tau : volt : volt")),
+                                  "one ':' before the unit"),
+    "equations calling open": (lambda t: train_args(t, *_code(equations="dv/dt = (I-v)/tau + 0*open(v) : volt")),
+                               "call of 'open' not allowed"),
+    "equations of 30,000 characters": (lambda t: train_args(t, *_code(equations="dv/dt = (I-v)/tau : volt" + " " * 30000)),
+                                       "30,024 characters; at most 20,000"),
+    "parameter name with a newline": (lambda t: train_args(t, model=_neuron_model(t, parameters={"tau\n": "5 ms"})),
+                                      r"neuron.parameters: name 'tau\n' is not an identifier"),
+    "parameter name not ASCII": (lambda t: train_args(t, model=_neuron_model(t, parameters={"τ": "5 ms"})),
+                                 "name 'τ' is not an identifier"),
+    "initial name with a newline": (lambda t: train_args(t, model=_neuron_model(t, initial={"v\n": "0 mV"})),
+                                    r"neuron.initial: name 'v\n' is not an identifier"),
+    "parameter override not ASCII": (lambda t: train_args(t, *_code(), "neuron.parameters.τ=1"),
+                                     "config key 'neuron.parameters.τ'"),
+    "method with code": (lambda t: train_args(t, *_code(method="euler; import os")), "neuron.method = 'euler; import os': unknown"),
+    "model file over 256 KiB": (lambda t: (t / "big.toml").write_text("# x\n" * 70000) and
+                                train_args(t, model=str(t / "big.toml")), "larger than 256 KiB"),
+    # scan sizes, checked before anything is expanded
+    "random axis of a million": (lambda t: ["scan", scan_file(t, '[random]\n"rule.tau_e" = {low = 50, high = 100, n = 1000000, unit = "ms"}\n'), "--store", str(t / "s")],
+                                 "[random] rule.tau_e: 1,000,000 values, more than max_points = 10,000"),
+    "grid axis beyond max_points": (lambda t: ["scan", scan_file(t, 'max_points = 5\n[grid]\n"rule.eta" = ["1 Hz", "2 Hz", "3 Hz", "4 Hz", "5 Hz", "6 Hz"]\n', top=True), "--store", str(t / "s")],
+                                    "[grid] rule.eta: 6 values, more than max_points = 5"),
+    "zip list beyond max_points": (lambda t: ["scan", scan_file(t, 'max_points = 2\n[zip]\n"rule.eta" = ["1 Hz", "2 Hz", "3 Hz"]\n"rule.tau_e" = ["1 ms", "2 ms", "3 ms"]\n', top=True), "--store", str(t / "s")],
+                                   "[zip] rule.eta: 3 values, more than max_points = 2"),
+    "seeds beyond max_points": (lambda t: ["scan", _seeds_file(t), "--store", str(t / "s")], "seeds: 4 values, more than max_points = 3"),
+    "scan file over 256 KiB": (lambda t: ["scan", scan_file(t, "# x\n" * 70000), "--store", str(t / "s")], "larger than 256 KiB"),
+    "scan [set] with a hostile reset": (lambda t: ["scan", scan_file(t, _toml_entries(_code_table(reset="v = 0 # \r__import__('os')"))),
+                                         "--store", str(t / "s")], r"neuron.reset: character '\r'"),
+    # damaged run directories: checked field by field before anything is written
+    "ledger with NaN sums": (lambda t: ["energy", _damaged(t, ledger={"sum_abs_dw": np.full((3, 2), np.nan)})],
+                             "field 'sum_abs_dw': contains NaN or infinity"),
+    "ledger with misshaped writes": (lambda t: ["energy", _damaged(t, ledger={"writes": np.zeros((3, 5), np.int64)})],
+                                     "field 'writes': shape (3, 5), expected (3, 2)"),
+    "ledger with a negative count": (lambda t: ["energy", _damaged(t, ledger={"writes": np.array([[-5, 0], [0, 0], [0, 0]])},
+                                                                   metrics={"n_writes": -5})],
+                                     "n_writes = -5: expected an integer >= 0"),
+    "ledger with a negative count only": (lambda t: ["energy", _damaged(t, ledger={"trace_updates": -np.ones((3, 2), np.int64)})],
+                                          "field 'trace_updates': negative value"),
+    "ledger with float writes": (lambda t: ["energy", _damaged(t, ledger={"writes": np.full((3, 2), 0.5)})],
+                                 "field 'writes': values of type float64; expected integers"),
+    "ledger without gate_open": (lambda t: ["energy", _damaged(t, ledger={"gate_open": None})], "field 'gate_open' missing"),
+    "ledger with text alpha": (lambda t: ["energy", _damaged(t, ledger={"alpha": np.array("x")})], "field 'alpha': expected one number"),
+    "metrics with a text accuracy": (lambda t: ["energy", _damaged(t, metrics={"test_accuracy": "high"})],
+                                     "test_accuracy = 'high': expected a fraction in [0, 1]"),
+    "metrics with NaN": (lambda t: ["energy", _damaged(t, raw_metrics='{"test_accuracy": NaN}')], "NaN is not a number JSON allows"),
+    "metrics with 1e400": (lambda t: ["energy", _damaged(t, raw_metrics='{"n_writes": 1e400}')], "n_writes = inf: expected an integer"),
+    "metrics nested 100,000 deep": (lambda t: ["energy", _damaged(t, raw_metrics='{"x": ' + "[" * 100000 + "]" * 100000 + "}")],
+                                    "unreadable (nested too deeply)"),
+    "metrics nested 20 deep": (lambda t: ["energy", _damaged(t, raw_metrics='{"x": ' + "[" * 20 + "]" * 20 + "}")],
+                               "nested more than 16 levels deep"),
+    "metrics a list": (lambda t: ["energy", _damaged(t, raw_metrics="[]")], "unreadable (not a JSON object)"),
+    "metrics curves not a list": (lambda t: ["energy", _damaged(t, metrics={"curves": "x"})], "curves = 'x': expected a list"),
+    "metrics curve beyond the ledger": (lambda t: ["energy", _damaged(t, metrics={"curves": [{"samples_seen": 99, "test_accuracy": 0.5}]})],
+                                        "counts more presentations than the 3 of ledger.npz"),
+    "metrics with an unknown backend": (lambda t: ["energy", _damaged(t, metrics={"backend": "quantum"})],
+                                        "backend = 'quantum': expected 'spiking' or 'rate'"),
+    "metrics with a broken neurobench": (lambda t: ["energy", _damaged(t, metrics={"neurobench": {"synaptic_operations": {"Dense": "x"}}})],
+                                         "neurobench.synaptic_operations: Effective_ACs missing"),
+    "compare with one damaged run": (lambda t: ["energy", "--compare", _run(t), _damaged(t, metrics={"gate": 5}), "--out", str(t / "cmp")],
+                                     "gate = 5: expected a string"),
 }
+
+
+def _toml_value(v) -> str:
+    """A string (JSON escapes are TOML's) or an inline table, as TOML text."""
+    import json
+
+    return "{" + ", ".join(f"{a} = {json.dumps(b)}" for a, b in v.items()) + "}" if isinstance(v, dict) \
+        else json.dumps(v, ensure_ascii=False)
+
+
+def _toml_entries(table):
+    return "".join(f'"{k}" = {_toml_value(v)}\n' for k, v in table.items())
+
+
+def _code_table(**changes):
+    return {f"neuron.{k}": v for k, v in {"model": "equations", "equations": "dv/dt = (I-v)/tau : volt",
+                                          "threshold": "v > 10*mV", "reset": "v = 0*mV", "method": "euler",
+                                          "parameters": {"tau": "5 ms"}, "initial": {"v": "0 mV"}, **changes}.items()}
+
+
+def _code(**changes):
+    """``--set`` overrides of a ``model = "equations"`` neuron, with some fields changed."""
+    return [f"{k}={_toml_value(v)}" for k, v in _code_table(**changes).items()]
+
+
+def _neuron_model(t, **changes):
+    """A model file whose [neuron] section has some fields changed (keys TOML cannot take on --set)."""
+    import tomllib
+
+    import tomli_w
+
+    model = tomllib.loads(open(DIGITS).read())
+    model["neuron"] = {k.split(".", 1)[1]: v for k, v in _code_table(**changes).items()}
+    path = t / "neuron.toml"
+    path.write_text(tomli_w.dumps(model))
+    return str(path)
+
+
+def _seeds_file(t):
+    path = t / "seeds.toml"
+    path.write_text(f'model = "{DIGITS}"\nmax_points = 3\nseeds = [1, 2, 3, 4]\n')
+    return str(path)
+
+
+def _damaged(t, ledger=None, metrics=None, raw_metrics=None):
+    """A run directory with one field of the ledger or the metrics damaged."""
+    import json
+
+    run = make_run(t / f"damaged{len(list(t.glob('damaged*')))}", WRITES)
+    if ledger:
+        with np.load(run / "ledger.npz") as f:
+            arrays = {k: f[k] for k in f.files}
+        for k, v in ledger.items():
+            if v is None:
+                arrays.pop(k)
+            else:
+                arrays[k] = v
+        np.savez(run / "ledger.npz", **arrays)
+    if metrics:
+        m = json.loads((run / "metrics.json").read_text())
+        m.update(metrics)
+        (run / "metrics.json").write_text(json.dumps(m))
+    if raw_metrics is not None:
+        (run / "metrics.json").write_text(raw_metrics)
+    return str(run)
 
 
 def _neuron(equations, initial="v"):

@@ -33,6 +33,9 @@ def make_run(path, writes, gate="lazy", test_accuracy=0.9, curves=None, n_writes
     ledger.sum_abs_dw = 0.01 * writes
     ledger.sum_abs_dw_alpha = 0.1 * writes
     ledger.trace_updates = 5 * writes
+    ledger.transient_writes = np.zeros_like(writes)
+    ledger.maintenance = np.zeros(writes.shape)
+    ledger.drive = ledger.gate_open.astype(float)
     if activity is not None:
         ledger.activity = np.asarray(activity, dtype=np.int64)
     else:

@@ -5,18 +5,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import tomli_w
 
-from conftest import TINY_MODEL, tiny_dataset
+from conftest import tiny_model_file
 
 
 def test_sigint_leaves_no_run_directory(tmp_path):
-    ds = tiny_dataset()
-    np.savez(tmp_path / "tiny.npz", x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
-    model = dict(TINY_MODEL, data={"source": "npz", "path": str(tmp_path / "tiny.npz")},
-                 train=dict(TINY_MODEL["train"], epochs=400))
-    (tmp_path / "model.toml").write_text(tomli_w.dumps(model))
+    tiny_model_file(tmp_path, epochs=400)
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "spikegate.cli", "train", str(tmp_path / "model.toml"),
                              "--out", str(out)], stderr=subprocess.PIPE, text=True, bufsize=1)

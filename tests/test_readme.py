@@ -61,3 +61,11 @@ def test_readme_lists_every_bound_with_its_default():
     assert f"`max_points` (default {MAX_POINTS:,}" in text
     assert f"{MAX_IDX_BYTES // 2 ** 20} MiB" in text
     assert "`seed` < 2^32" in text and "`--bits` in [0.001, 1024]" in text
+    from spikegate.files import MAX_TOML_BYTES
+    from spikegate.model.code import MAX_CODE_CHARS, MAX_DEPTH, MAX_EXPONENT
+    from spikegate.rundir import MAX_METRICS_BYTES, MAX_METRICS_DEPTH
+
+    assert f"TOML files (model, scan, catalogue) of more than {MAX_TOML_BYTES // 2 ** 10} KiB" in text
+    assert f"more than {MAX_CODE_CHARS:,} characters per field, {MAX_DEPTH} nested operations or a " \
+           f"constant exponent above {MAX_EXPONENT}" in text
+    assert f"more than {MAX_METRICS_BYTES // 2 ** 20} MiB or {MAX_METRICS_DEPTH} levels of nesting" in text

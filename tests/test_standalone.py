@@ -123,3 +123,144 @@ def test_folders_of_dead_processes_are_removed_and_no_others(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
     remove_process_folders(tmp_path, pid=os.getpid())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[4:])
+
+
+# --------------------------------------------------------------------------- the cache heals
+def _cache_with_project(standalone, tmp_path):
+    """A cache (for ``SPIKEGATE_CACHE``) holding a copy of the module's compiled project where a
+    new process of ``spikegate train MODEL TINY`` looks for it."""
+    import shutil
+
+    from spikegate.backends.standalone import structure_key
+
+    clf, _ = standalone
+    cache = tmp_path / "cache"
+    project = cache / "standalone" / structure_key(resolve(MODEL, TINY).spec, 8, "sg")
+    shutil.copytree(clf.directory, project, ignore=shutil.ignore_patterns("results*", "run-args*", ".project.lock"))
+    return cache, project
+
+
+def _cli_train(cache, out, limit_file_size=None):
+    """``spikegate train`` of the tiny model in a new process using ``cache``."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "spikegate.cli", "train", MODEL, *[a for o in TINY for a in ("--set", o)],
+                           "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "SPIKEGATE_CACHE": str(cache)}, preexec_fn=limit_file_size)
+
+
+def test_corrupted_and_foreign_artifacts_are_rebuilt_by_the_next_process(standalone, tmp_path):
+    """A corrupted object file, a truncated binary and another program in the binary's place are
+    each found by their checksum and built again; each next training learns what an intact one does."""
+    from spikegate.backends.standalone import MANIFEST, _digest
+
+    cache, project = _cache_with_project(standalone, tmp_path)
+    proc = _cli_train(cache, tmp_path / "reference")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reference = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    obj = sorted((project / "code_objects").glob("*.o"))[0]
+    damages = {"corrupted object file": (obj, lambda: obj.write_bytes(b"\x7fELF" + bytes(64))),
+               "truncated binary": (project / "main", lambda: (project / "main").write_bytes(
+                   (project / "main").read_bytes()[:4096])),
+               "foreign binary": (project / "main", lambda: (project / "main").write_bytes(
+                   open("/bin/true", "rb").read()))}
+    for k, (name, (target, damage)) in enumerate(damages.items()):
+        damage()
+        proc = _cli_train(cache, tmp_path / f"run{k}")
+        assert proc.returncode == 0, (name, proc.stderr[-3000:])
+        metrics = json.loads((tmp_path / f"run{k}" / "metrics.json").read_text())
+        for key in ("test_accuracy", "n_writes", "sum_abs_dw", "n_gated_presentations"):
+            assert metrics[key] == reference[key], (name, key)
+        recorded = json.loads((project / MANIFEST).read_text())["files"]
+        assert _digest(target) == recorded[str(target.relative_to(project))], name
+
+
+def test_a_binary_replaced_under_a_running_process_is_refused_in_one_line(standalone, tmp_path):
+    """A process finds another program in its binary's place between two runs (an exit code of 0
+    and no results): refused with EngineError, not results read from an earlier run."""
+    import subprocess
+    import sys
+
+    cache, project = _cache_with_project(standalone, tmp_path)
+    script = f"""
+import numpy as np, sys
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from conftest import tiny_dataset
+from spikegate import Always
+from spikegate.config import resolve
+from spikegate.errors import EngineError
+from spikegate.backends.standalone import StandaloneClassifier
+ds = tiny_dataset(n_train=24, n_pixels=64, n_classes=10)
+clf = StandaloneClassifier(resolve({MODEL!r}, {TINY!r}).spec, Always(), ds.x_train, seed=3, chunk=8,
+                           directory={str(project)!r})
+clf.present(np.arange(4), ds.y_train[:4])
+open({str(project / 'main')!r}, 'wb').write(open('/bin/true', 'rb').read())
+try:
+    clf.present(np.arange(4), ds.y_train[:4])
+except EngineError as exc:
+    print('refused:', exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    out = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0 and len(out) == 1, proc.stderr[-3000:]
+    assert out[0].startswith("refused: compiled engine: the binary in") and "is missing or not the one that was built" in out[0]
+
+
+def test_an_unusable_cache_is_one_line_naming_the_variable(tmp_path, monkeypatch, capsys):
+    from spikegate.cli import main
+
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("SPIKEGATE_CACHE", str(tmp_path / "file" / "cache"))
+    code = main(["train", MODEL, *[a for o in TINY for a in ("--set", o)], "--out", str(tmp_path / "run"),
+                 "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "compiled-engine cache" in err[0] and "not usable (Not a directory); set SPIKEGATE_CACHE" in err[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_full_cache_is_one_line_and_leaves_no_half_entry(standalone, tmp_path):
+    """A cache where no file may grow beyond 200 kB (the pixel table Brian2 writes is larger):
+    one line, exit 2, no run directory, and no build record vouching for the half-written entry."""
+    import resource
+    import signal
+
+    from spikegate.backends.standalone import MANIFEST
+
+    cache, project = _cache_with_project(standalone, tmp_path)
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    proc = _cli_train(cache, tmp_path / "run", limit_file_size)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
+    assert f"compiled-engine cache {project}: cannot write" in proc.stderr, proc.stderr
+    assert "free space or set SPIKEGATE_CACHE" in proc.stderr
+    assert not (tmp_path / "run").exists() and not (project / MANIFEST).exists()
+
+
+def test_a_failed_compilation_is_one_line_and_leaves_no_half_entry(standalone, tmp_path):
+    """The compiler fails writing its output (a full disk, here a stand-in compiler that says so):
+    make is not retried, and no binary, object or record is left; one line names the reason."""
+    import os
+
+    from spikegate.backends.standalone import MANIFEST
+
+    cache, project = _cache_with_project(standalone, tmp_path)
+    (project / "main").unlink()          # the binary must be linked again
+    compiler = tmp_path / "full-disk-g++"
+    compiler.write_text("#!/bin/sh\necho 'main: fatal error: No space left on device' >&2\nexit 1\n")
+    compiler.chmod(0o755)
+    os.environ["CXX"], saved = str(compiler), os.environ.get("CXX")
+    try:
+        proc = _cli_train(cache, tmp_path / "run")
+    finally:
+        os.environ.pop("CXX") if saved is None else os.environ.__setitem__("CXX", saved)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-3000:]
+    assert f"compiled engine: the build in {project} failed (main: fatal error: No space left on device)" \
+        in proc.stderr, proc.stderr
+    assert not (tmp_path / "run").exists()
+    assert not (project / "main").exists() and not (project / MANIFEST).exists() and not list(project.rglob("*.o"))

@@ -62,7 +62,7 @@ def test_training_continues_from_given_weights(ds):
     ({"samples": []}, DataError, "samples: expected a non-empty list"),
     ({"initial_weights": [np.zeros((12, 17))]}, DataError, "initial_weights: 1 arrays for 2 projections"),
     ({"initial_weights": [np.zeros((12, 16)), np.zeros((3, 13))]}, ParameterError,
-     r"weights of projection 0: shape \(12, 16\); expected \(12, 17\)"),
+     r"weights of projection 0: shape \(12, 16\), expected \(12, 17\)"),
 ])
 def test_bad_samples_and_weights(ds, kwargs, error, message):
     with pytest.raises(error, match=message):

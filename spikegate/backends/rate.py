@@ -56,6 +56,7 @@ from ..ledger import PresentationLog
 from ..model import Gate, MetabolicReserve, RateSpec, Restriction, SynapticCaching, gate_decision, reserve_step
 from ..model.gates import Decision, margins
 from . import rate_schedule
+from .inputs import check_images, check_labels, check_memgate, check_projection, check_samples, check_seed, check_weights
 
 
 # pure functions -----------------------------------------------------------------------------
@@ -244,9 +245,8 @@ class RateClassifier:
         self.caching = caching or SynapticCaching()
         self.set_reserve(MetabolicReserve() if reserve is None else reserve)
         self.dtype = np.dtype(spec.dtype)
-        images = np.asarray(images, dtype=self.dtype)
-        if images.ndim != 2 or images.shape[1] != spec.n_in:
-            raise ParameterError(f"images: shape {images.shape}; expected (n_images, {spec.n_in})", "images")
+        self.seed = seed = check_seed(seed, "RateClassifier.seed")
+        images = check_images(images, spec.n_in, self.dtype)
         if spec.mean_subtract and mean is not None:
             images = images - np.asarray(mean, dtype=self.dtype)
         if spec.bias:  # the bias input is stored with the image, so forward passes copy nothing
@@ -300,13 +300,11 @@ class RateClassifier:
                                       float(r.capacity / joule))
 
     def weights(self, k: int) -> np.ndarray:
-        return self.W[k].copy()
+        return self.W[check_projection(k, self.spec.n_projections)].copy()
 
     def set_weights(self, k: int, w) -> None:
-        w = np.asarray(w, dtype=self.dtype)
-        if w.shape != self.W[k].shape:
-            raise ParameterError(f"weights of projection {k}: shape {w.shape}; expected {self.W[k].shape}")
-        self.W[k][...] = w
+        k = check_projection(k, self.spec.n_projections)
+        self.W[k][...] = check_weights(k, w, self.W[k].shape, self.dtype)
 
     # the network's maths on the current weights ------------------------------------------------
     def _forward(self, x: np.ndarray, h0: np.ndarray | None = None):
@@ -379,9 +377,9 @@ class RateClassifier:
         presentation. A batch's write (``batch_size > 1``) is booked on its last presentation.
         """
         t0 = time.perf_counter()
-        samples = np.asarray(samples, dtype=np.int64)
-        labels = np.asarray(labels, dtype=np.int64)
-        memgate = np.zeros(len(samples), bool) if memgate is None else np.asarray(memgate, dtype=bool)
+        samples = check_samples(samples, len(self.images))
+        labels = check_labels(labels, len(samples), self.spec.n_out)
+        memgate = check_memgate(memgate, len(samples)).astype(bool)
         book = Presentations(len(samples), self.spec.n_projections, self.spec.n_out)
         with threadpool_limits(1, user_api="blas"):
             # one BLAS thread: per-sample products are small, and a multi-threaded BLAS on a

@@ -64,6 +64,9 @@ from brian2 import joule, ms, second, Quantity
 from ..errors import DataError, ParameterError
 from ..ledger import PresentationLog
 from ..model import LIF, ERNSignal, Gate, MetabolicReserve, MistakeMemory, NetworkSpec, NeuronEquations
+from ..model.code import IDENTIFIER
+from .inputs import (check_images, check_labels, check_memgate, check_projection, check_samples, check_seed,
+                     check_weights)
 from ..model.gates import DECISION_CODE, RIVAL_CODE
 from ..units import check_number
 from .brian import check_neuron_model, codegen_target
@@ -189,9 +192,9 @@ def free_prefix(base: str) -> str:
 
 
 def check_prefix(name) -> str:
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ParameterError(f"GatedClassifier.name = {name!r}: expected a Python identifier (a prefix of "
-                             f"Brian2 object names), e.g. 'sg'", "GatedClassifier.name")
+    if not isinstance(name, str) or not IDENTIFIER.fullmatch(name) or len(name) > 64:
+        raise ParameterError(f"GatedClassifier.name = {name!r}: expected an ASCII identifier of at most 64 "
+                             f"characters (a prefix of Brian2 object names), e.g. 'sg'", "GatedClassifier.name")
     return name
 
 
@@ -234,7 +237,7 @@ class GatedClassifier:
         self.gate = gate
         self.chunk = check_number("GatedClassifier.chunk", chunk, minimum=1, maximum=MAX_CHUNK, integer=True)
         self.name = free_prefix("sg") if name is None else check_prefix(name)
-        self.seed = int(seed)
+        self.seed = check_seed(seed, "GatedClassifier.seed")
         self.simulated = spec.ern.simulated
         #: silent post-decision rows per presentation (simulated interval; 0 with the closed form)
         self.post_rows = spec.post_rows if self.simulated else 0
@@ -546,17 +549,16 @@ class GatedClassifier:
 
         ``connect()`` creates all-to-all synapses in i-major order, so ``w`` is the matrix
         row by row (a test checks it against the synapse indices)."""
+        k = check_projection(k, self.spec.n_projections)
         return np.array(self.synapses[k].w[:], dtype=float).reshape(self.spec.layers[k], self.spec.layers[k + 1])
 
     def set_weights(self, k: int, W) -> None:
+        k = check_projection(k, self.spec.n_projections)
         self.synapses[k].w = self._checked_weights(k, W).ravel()
 
     def _checked_weights(self, k: int, W) -> np.ndarray:
-        W = np.asarray(W, dtype=float)
-        expected = (self.spec.layers[k], self.spec.layers[k + 1])
-        if W.shape != expected:
-            raise ParameterError(f"weights of projection {k}: shape {W.shape}, expected {expected}")
-        return W
+        k = check_projection(k, self.spec.n_projections)
+        return check_weights(k, W, (self.spec.layers[k], self.spec.layers[k + 1]))
 
     def set_gate(self, gate: Gate) -> None:
         """Change the gate without rebuilding (its constants are state variables)."""
@@ -590,14 +592,7 @@ class GatedClassifier:
         self.n_images = len(images)
 
     def _checked_images(self, images) -> np.ndarray:
-        images = np.asarray(images, dtype=float)
-        if images.ndim != 2 or images.shape[1] != self.spec.n_in:
-            raise DataError(f"images: shape {images.shape}, expected (n_images, {self.spec.n_in})")
-        if not np.all(np.isfinite(images)):
-            raise DataError("images: contain NaN or infinite pixel values; allowed: finite values in [0, 1]")
-        if images.size and (images.min() < 0 or images.max() > 1):
-            raise DataError(f"images: pixel values in [{images.min():g}, {images.max():g}]; allowed: [0, 1]")
-        return images
+        return check_images(images, self.spec.n_in)
 
     def rows_per_presentation(self, learn: bool = True) -> int:
         """Ticks a presentation takes: its stimulus, and the simulated silent interval while learning."""
@@ -616,19 +611,12 @@ class GatedClassifier:
     def schedule_tables(self, samples, labels, memgate=None, learn: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The schedule (one row per tick) and the pixel table (one row per presentation, then a
         blank row) of ``samples``; their shapes do not depend on them."""
-        samples = np.asarray(samples, dtype=np.int64)
-        labels = np.asarray(labels, dtype=np.int64)
+        samples = check_samples(samples, self.n_images)
         n = len(samples)
         if n > self.chunk:
             raise ParameterError(f"load_schedule: {n} presentations, at most chunk = {self.chunk}")
-        if len(labels) != n:
-            raise DataError(f"labels: {len(labels)} labels for {n} samples")
-        if n and (samples.min() < 0 or samples.max() >= self.n_images):
-            raise DataError(f"samples: indices must be in [0, {self.n_images - 1}]")
-        if n and (labels.min() < 0 or labels.max() >= self.spec.n_out):
-            bad = labels[(labels < 0) | (labels >= self.spec.n_out)][0]
-            raise DataError(f"labels: value {bad} outside the class range [0, {self.spec.n_out - 1}]")
-        memgate = np.zeros(n) if memgate is None else np.asarray(memgate, dtype=float)
+        labels = check_labels(labels, n, self.spec.n_out)
+        memgate = check_memgate(memgate, n)
         r = self.rows_per_presentation(learn)
         table = np.zeros((MAX_CHUNK * self.rows_per_presentation() + 1, _COLUMNS))
         table[:, _IMAGE] = MAX_CHUNK                    # the blank row of the pixel table
@@ -672,7 +660,7 @@ class GatedClassifier:
         row) drives the memory gates of ``memorized``/``trace`` and is updated with the
         presentations' mistakes; each sample at most once per call.
         """
-        samples = np.asarray(samples, dtype=np.int64)
+        samples = check_samples(samples, self.n_images)
         if memory is not None and not isinstance(memory, MistakeMemory):
             raise ParameterError(f"GatedClassifier.run: memory must be a MistakeMemory, got {type(memory).__name__}")
         missing = [obj.name for obj in self.objects if obj not in net.objects]
@@ -686,9 +674,9 @@ class GatedClassifier:
         return log
 
     def _present_in(self, net, samples, labels, memgate, learn, progress) -> PresentationLog:
-        samples = np.asarray(samples, dtype=np.int64)
-        labels = np.asarray(labels, dtype=np.int64)
-        memgate = np.zeros(len(samples)) if memgate is None else np.asarray(memgate, dtype=float)
+        samples = check_samples(samples, self.n_images)
+        labels = check_labels(labels, len(samples), self.spec.n_out)
+        memgate = check_memgate(memgate, len(samples))
         self.control.learning = 1 if learn else 0
         start_rec = len(self.control_monitor.t)
         t0 = time.perf_counter()

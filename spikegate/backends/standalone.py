@@ -34,6 +34,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import io
 import json
 import os
 import socket
@@ -42,9 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import EngineError, ParameterError
 from ..ledger import PresentationLog
 from ..model import Gate, NetworkSpec
+from .inputs import check_labels, check_memgate, check_projection, check_samples, check_seed, check_weights
 from .spiking import GatedClassifier, gate_constants
 
 #: The project that is built in this process: its identity (key, directory), objects and device.
@@ -144,12 +146,110 @@ def _restore_unchanged_stamps(directory: Path, before: dict) -> None:
             pass
 
 
+#: The build record of a project: checksums of the binary, its objects and its sources, written
+#: after a successful build. An artifact that does not match it (corrupted, replaced, or left
+#: by a build that died) is removed and built again.
+MANIFEST = "spikegate-build.json"
+_ARTIFACTS = ("main", "make.deps", "*.o", "code_objects/*.o", "brianlib/*.o")
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(directory: Path, patterns) -> list[Path]:
+    return sorted(p for pattern in patterns for p in Path(directory).glob(pattern) if p.is_file())
+
+
+def _read_manifest(directory: Path) -> dict:
+    """The recorded checksums (relative path -> SHA-256), empty if missing or unreadable."""
+    try:
+        data = json.loads((Path(directory) / MANIFEST).read_text())
+        files = data["files"]
+        if isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            return files
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return {}
+
+
+def _remove_unrecorded(directory: Path) -> list[str]:
+    """Remove every binary and object file whose checksum is not the recorded one (all of them
+    when there is no record), so that ``make`` builds them again; return their names."""
+    recorded = _read_manifest(directory)
+    removed = []
+    for path in _files(directory, _ARTIFACTS):
+        rel = str(path.relative_to(directory))
+        if recorded.get(rel) != _digest(path):
+            path.unlink(missing_ok=True)
+            removed.append(rel)
+    return removed
+
+
+def _write_manifest(directory: Path) -> None:
+    from ..files import write_json
+
+    files = {str(p.relative_to(directory)): _digest(p) for p in _files(directory, _ARTIFACTS + _SOURCES)}
+    write_json(Path(directory) / MANIFEST, {"files": files}, error=EngineError)
+
+
+_DISK_FULL = ("No space left", "File too large", "Disk quota exceeded")
+
+
+def _make(directory: Path) -> None:
+    """Compile the project with ``make``, output captured; after a failure, once more from clean
+    (a corrupted object or dependency file is then rebuilt). A second failure leaves no
+    half-built binary and raises :class:`EngineError` with make's last error line."""
+    import subprocess
+
+    from brian2 import prefs
+
+    command = [prefs.devices.cpp_standalone.make_cmd_unix, *prefs.devices.cpp_standalone.extra_make_args_unix]
+    for attempt in (1, 2):
+        try:
+            proc = subprocess.run(command, cwd=directory, capture_output=True, text=True, errors="replace")
+        except OSError as exc:
+            raise EngineError(f"compiled engine: cannot run {command[0]!r} in {directory} ({exc.strerror or exc})") \
+                from None
+        if proc.returncode == 0:
+            return
+        for path in _files(directory, _ARTIFACTS):
+            path.unlink(missing_ok=True)
+        if any(full in proc.stderr for full in _DISK_FULL):
+            break       # a full disk is not mended by building again
+    errors = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+    first = [ln for ln in errors if any(f in ln for f in _DISK_FULL)] or [ln for ln in errors if "error:" in ln]
+    reason = (first or errors or [f"make exited with {proc.returncode}"])[-1][:300]
+    raise EngineError(f"compiled engine: the build in {directory} failed ({reason}); free space or set "
+                      f"SPIKEGATE_CACHE to another directory")
+
+
+def check_cache_directory(directory: Path) -> Path:
+    """Create ``directory`` if needed and check that this process can write there; an unusable
+    cache is refused in one line that names it and the variable that moves it."""
+    import tempfile
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".spikegate-write-test-"):
+            pass
+    except OSError as exc:
+        raise EngineError(f"compiled-engine cache {directory}: not usable ({exc.strerror or exc}); set "
+                          "SPIKEGATE_CACHE to a writable directory") from None
+    return directory
+
+
 def _build(spec: NetworkSpec, gate: Gate, n_images_placeholder: int, chunk: int, name: str, directory: Path):
     """Build and compile the project; returns (classifier objects, device, seconds)."""
     import brian2 as b2
     from brian2.devices.device import all_devices, reset_device
 
     t0 = time.perf_counter()
+    check_cache_directory(directory)
     standalone = all_devices["cpp_standalone"]
     if _ACTIVE or standalone.has_been_run or standalone.code_objects:
         standalone.reinit()  # one standalone project per process: forget the previous one
@@ -164,18 +264,27 @@ def _build(spec: NetworkSpec, gate: Gate, n_images_placeholder: int, chunk: int,
         device.insert_code("main", "for (int _i = 0; _i < (int)brian::_random_generators.size(); _i++)\n"
                                    f"    brian::_random_generators[_i].seed((unsigned long)brian::{seed}[0] + _i);")
         net.run(clf.duration(chunk), namespace={})
-        directory.mkdir(parents=True, exist_ok=True)
         with project_lock(directory, exclusive=True):  # no process runs the binary while it is rebuilt
-            before = _source_stamps(directory)
-            device.build(directory=str(directory), compile=False, run=False, with_output=False)
-            _restore_unchanged_stamps(directory, before)
-            from brian2.codegen.cpp_prefs import get_compiler_and_args
-
-            device.compile_source(str(directory), get_compiler_and_args()[0], False, False)
+            try:
+                before = _source_stamps(directory)
+                _remove_unrecorded(directory)
+                (directory / MANIFEST).unlink(missing_ok=True)   # nothing is vouched for until the build is done
+                device.build(directory=str(directory), compile=False, run=False, with_output=False)
+                _restore_unchanged_stamps(directory, before)
+                _make(directory)
+                _write_manifest(directory)
+            except OSError as exc:   # a full or read-only disk while writing the sources
+                raise EngineError(f"compiled-engine cache {directory}: cannot write ({exc.strerror or exc}); free "
+                                  "space or set SPIKEGATE_CACHE to another directory") from None
             remove_process_folders(directory, only_dead=True)
     finally:
         reset_device()
     return clf, device, time.perf_counter() - t0
+
+
+def _binary_signature(directory: Path) -> tuple:
+    st = (Path(directory) / "main").stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class StandaloneClassifier:
@@ -192,7 +301,8 @@ class StandaloneClassifier:
         if spec.t_test is not None:
             raise ParameterError("network.t_test: the compiled engine tests with the training window; remove it "
                                  "or use train.device = \"runtime\"", "network.t_test")
-        self.spec, self.gate, self.seed, self.chunk, self.name = spec, gate, int(seed), int(chunk), name
+        self.spec, self.gate, self.chunk, self.name = spec, gate, int(chunk), name
+        self.seed = check_seed(seed, "StandaloneClassifier.seed")
         self.key = structure_key(spec, self.chunk, name)
         self.directory = Path(directory) if directory is not None else cache_root() / self.key
         self.results = process_folder("results")
@@ -200,7 +310,7 @@ class StandaloneClassifier:
         self.ident = (self.key, str(self.directory.resolve()))
         if _ACTIVE.get("ident") != self.ident:
             clf, device, seconds = _build(spec, gate, 1, self.chunk, name, self.directory)
-            _ACTIVE.update(ident=self.ident, classifier=clf, device=device)
+            _ACTIVE.update(ident=self.ident, classifier=clf, device=device, binary=_binary_signature(self.directory))
             self.compile_seconds = seconds
         self._clf = _ACTIVE["classifier"]
         self._device = _ACTIVE["device"]
@@ -226,19 +336,20 @@ class StandaloneClassifier:
                                  "build this classifier again")
 
     def weights(self, k: int) -> np.ndarray:
-        return self.W[k].copy()
+        return self.W[check_projection(k, self.spec.n_projections)].copy()
 
     def set_weights(self, k: int, W) -> None:
-        self.W[k] = self._clf._checked_weights(k, W).copy()
+        k = check_projection(k, self.spec.n_projections)
+        self.W[k] = check_weights(k, W, self.W[k].shape)
 
     def present(self, samples, labels, memgate=None, learn: bool = True, progress=None) -> PresentationLog:
         """Present ``samples`` in order, one run of the binary per chunk (see the module docstring)."""
         self._check_active()
         clf, device = self._clf, self._device
         clf._install_images(self.images)   # the shared objects serve every classifier of this structure
-        samples = np.asarray(samples, dtype=np.int64)
-        labels = np.asarray(labels, dtype=np.int64)
-        memgate = np.zeros(len(samples)) if memgate is None else np.asarray(memgate, dtype=float)
+        samples = check_samples(samples, self.n_images)
+        labels = check_labels(labels, len(samples), self.spec.n_out)
+        memgate = check_memgate(memgate, len(samples))
         gate_values = gate_constants(self.gate)
         logs, t0 = [], time.perf_counter()
         for a in range(0, len(samples), self.chunk):
@@ -251,8 +362,15 @@ class StandaloneClassifier:
                         **{fb.B: B.ravel() for fb, B in zip(clf.feedback, self.B)}}
             tc = time.perf_counter()
             with project_lock(self.directory, exclusive=False):
-                device.run(directory=str(self.directory), results_directory=self.results, with_output=False,
-                           run_args=self._run_args(run_args))
+                self._check_binary()
+                try:
+                    with contextlib.redirect_stdout(io.StringIO()):   # Brian2 prints the binary's output on failure
+                        device.run(directory=str(self.directory), results_directory=self.results,
+                                   with_output=False, run_args=self._run_args(run_args))
+                except RuntimeError:
+                    (self.directory / MANIFEST).unlink(missing_ok=True)   # the next build starts from clean
+                    raise EngineError(f"compiled engine: the binary in {self.directory} failed; run again to "
+                                      "rebuild it") from None
             for k, s in enumerate(clf.synapses):
                 self.W[k] = np.array(s.w[:], dtype=float).reshape(self.W[k].shape)
             clf._scheduled, clf._rows = b - a, clf.rows_per_presentation(learn)
@@ -260,6 +378,21 @@ class StandaloneClassifier:
             if progress is not None:
                 progress(b - a)
         return _concatenate(logs, time.perf_counter() - t0)
+
+    def _check_binary(self) -> None:
+        """The binary must be the one the build recorded: checked by its checksum whenever its
+        file changed since this process last looked (another process may have rebuilt it)."""
+        try:
+            signature = _binary_signature(self.directory)
+        except OSError:
+            signature = None
+        if signature is not None and signature == _ACTIVE.get("binary"):
+            return
+        recorded = _read_manifest(self.directory).get("main")
+        if signature is None or recorded is None or recorded != _digest(self.directory / "main"):
+            raise EngineError(f"compiled engine: the binary in {self.directory} is missing or not the one that was "
+                              "built (changed or replaced by another program); run again to rebuild it")
+        _ACTIVE["binary"] = signature
 
     def _run_args(self, values: dict) -> list[str]:
         """Run arguments as ``name=value`` (scalars) or ``name=/path`` (arrays), the arrays written to

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 from brian2 import Hz, Quantity, get_dimensions, mV, ms, volt
 from brian2.units.fundamentalunits import get_unit
-from brian2.utils.stringtools import get_identifiers
 
 from ..errors import ParameterError
-from ..units import brian_unit, check_quantity, check_text, format_quantity, parse_quantity, quantity_key
+from ..units import check_quantity, check_text, format_quantity, parse_quantity, quantity_key
+from .code import (IDENTIFIER, check_characters, check_expression, check_identifier, check_statements, parse_equations,
+                   strip_comments)
 from .declaration import Declaration, declaration, default
 
 
@@ -65,7 +65,6 @@ RESERVED_NAMES = frozenset("""
     i j t dt N t_in_timesteps lastspike not_refractory xi
 """.split())
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _named_quantities(where: str, values) -> tuple:
@@ -78,8 +77,7 @@ def _named_quantities(where: str, values) -> tuple:
                              "{ tau_w = '100 ms' }", where) from None
     out = []
     for name, value in pairs:
-        if not isinstance(name, str) or not _IDENTIFIER.match(name):
-            raise ParameterError(f"{where}: name {name!r} is not an identifier", where)
+        check_identifier(where, name)
         if name in RESERVED_NAMES:
             raise ParameterError(f"{where}.{name}: the name is spikegate's own; reserved: "
                                  f"{', '.join(sorted(RESERVED_NAMES))}", where)
@@ -144,23 +142,46 @@ class NeuronEquations(Declaration):
                                                minimum=0 * ms))
         self._set("parameters", _named_quantities("NeuronEquations.parameters", self.parameters))
         self._set("initial", _named_quantities("NeuronEquations.initial", self.initial))
+        methods = _brian_methods()
+        if any(m.strip() not in methods for m in self.method.split(",")):
+            raise ParameterError(f"NeuronEquations.method = {self.method!r}: unknown; allowed: Brian2's methods "
+                                 f"({', '.join(methods)}), or several separated by commas", "NeuronEquations.method")
+        self._set("method", ", ".join(m.strip() for m in self.method.split(",")))
+        # the text is data: checked as a whitelist (spikegate.model.code) before Brian2 parses any of it
+        where = "NeuronEquations.equations"
+        code, equations = parse_equations(where, self.equations)
+        self._set("equations", code)
+        defined = [name for _, name, _, _, _ in equations]
+        parameters = dict(self.parameters)
+        clash = sorted((set(defined) | set(parameters)) & RESERVED_NAMES)
+        if clash:
+            raise ParameterError(f"{where}: defines {', '.join(clash)}, spikegate's own name(s); reserved: "
+                                 f"{', '.join(sorted(RESERVED_NAMES))}", where)
+        if len(set(defined)) != len(defined):
+            raise ParameterError(f"{where}: a variable is defined twice", where)
+        if "v" not in defined:
+            raise ParameterError(f"{where}: must define the membrane potential v in volt, e.g. "
+                                 "'dv/dt = (v_rest - v + I) / tau_m : volt'", where)
+        if not any("I" in IDENTIFIER.findall(expr) for _, _, expr, _, _ in equations if expr is not None):
+            raise ParameterError(f"{where}: must use the synaptic input I (volt), or synapses have no effect", where)
+        known = set(defined) | set(parameters) | {"I", "t", "dt", "i", "lastspike", "not_refractory"}
+        for kind, name, expr, _, _ in equations:
+            if expr is not None:
+                check_expression(where, expr, known | {"xi"}, shown=self.equations.strip())
+        self._set("threshold", strip_comments(check_characters("NeuronEquations.threshold", self.threshold)))
+        check_expression("NeuronEquations.threshold", self.threshold, known)
+        states = {name for kind, name, _, _, flags in equations if kind == "diff" or
+                  (kind == "param" and "constant" not in flags and "shared" not in flags)}
+        self._set("reset", check_statements("NeuronEquations.reset", self.reset, states | {"I"}, known))
         try:
             eqs = Equations(self.equations)
         except Exception as exc:  # Brian2's parser: EquationError, SyntaxError, KeyError (units)...
             first = " ".join(str(exc).split())[:200]
-            raise ParameterError(f"NeuronEquations.equations: Brian2 cannot parse them: {first}",
-                                 "NeuronEquations.equations") from None
-        where = "NeuronEquations.equations"
-        clash = sorted((set(eqs.names) | set(dict(self.parameters))) & RESERVED_NAMES)
-        if clash:
-            raise ParameterError(f"{where}: defines {', '.join(clash)}, spikegate's own name(s); reserved: "
-                                 f"{', '.join(sorted(RESERVED_NAMES))}", where)
+            raise ParameterError(f"{where}: Brian2 cannot parse them: {first}", where) from None
         if "v" not in eqs.names or get_dimensions(eqs["v"].dim) is not get_dimensions(volt):
             raise ParameterError(f"{where}: must define the membrane potential v in volt, e.g. "
                                  "'dv/dt = (v_rest - v + I) / tau_m : volt'", where)
-        if "I" not in eqs.identifiers:
-            raise ParameterError(f"{where}: must use the synaptic input I (volt), or synapses have no effect", where)
-        both = sorted(set(eqs.names) & set(dict(self.parameters)))
+        both = sorted(set(eqs.names) & set(parameters))
         if both:
             raise ParameterError(f"NeuronEquations.parameters: {', '.join(both)} also defined by the equations",
                                  "NeuronEquations.parameters")
@@ -180,24 +201,10 @@ class NeuronEquations(Declaration):
         if constant:
             raise ParameterError(f"NeuronEquations.initial: {', '.join(constant)} is constant; give it as a "
                                  "parameter instead", "NeuronEquations.initial")
-        known = set(eqs.names) | set(dict(self.parameters)) | {"I", "t", "dt", "i", "lastspike", "not_refractory"}
-        for name, code in (("equations", " ".join(str(e.expr) for e in eqs.values() if e.expr is not None)),
-                           ("threshold", self.threshold), ("reset", self.reset)):
-            unknown = sorted(n for n in get_identifiers(code) - known if not _brian_name(n))
-            if unknown:
-                shown = code if name != "equations" else self.equations.strip()
-                raise ParameterError(f"NeuronEquations.{name} = {shown!r}: unknown name(s) {', '.join(unknown)}; "
-                                     f"known: the equations' variables and parameters", f"NeuronEquations.{name}")
         starts = sorted(f"{n}_at_start" for n in initial if f"{n}_at_start" in known)
         if starts:
             raise ParameterError(f"NeuronEquations.equations: {', '.join(starts)} is spikegate's own name (the initial value of "
                                  f"{starts[0][:-9]}); rename it", "NeuronEquations.equations")
-        from brian2.stateupdaters.base import StateUpdateMethod
-
-        methods = list(StateUpdateMethod.stateupdaters)
-        if any(m.strip() not in methods for m in self.method.split(",")):
-            raise ParameterError(f"NeuronEquations.method = {self.method!r}: unknown; allowed: Brian2's methods "
-                                 f"({', '.join(methods)}), or several separated by commas", "NeuronEquations.method")
         # units and the integration method are checked by Brian2 itself when the model is built
         # (spikegate.backends.brian.check_neuron_model, called by the config and the classifier)
 
@@ -231,12 +238,10 @@ class NeuronEquations(Declaration):
         return out
 
 
-def _brian_name(name: str) -> bool:
-    """Whether ``name`` is a Brian2 unit, constant or default function (``mV``, ``exp``, ``pi``)."""
-    from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
+def _brian_methods() -> list[str]:
+    from brian2.stateupdaters.base import StateUpdateMethod
 
-    return name in DEFAULT_FUNCTIONS or name in DEFAULT_CONSTANTS or brian_unit(name) is not None \
-        or name in ("True", "False", "and", "or", "not")
+    return list(StateUpdateMethod.stateupdaters)
 
 
 #: The neuron models a ``[neuron]`` section can name (``model = "..."``).

@@ -72,24 +72,37 @@ def _check_config_key(key: str, where: str) -> None:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _axis_list(values, where: str) -> list:
+def _too_many(n: int, max_points: int, where: str) -> ConfigError:
+    return ConfigError(f"{where}: {n:,} values, more than max_points = {max_points:,}; set max_points in the scan "
+                       "file to run more")
+
+
+def _axis_list(values, where: str, max_points: int) -> list:
     if not isinstance(values, list):
-        raise ConfigError(f"{where} = {values!r}: expected a list of values")
+        raise ConfigError(f"{where} = {_short(values)}: expected a list of values")
     if not values:
         raise ConfigError(f"{where}: empty axis; give at least one value")
-    seen = []
+    if len(values) > max_points:     # before any work on the values
+        raise _too_many(len(values), max_points, where)
+    seen = set()
     for v in values:
-        if v in seen:
-            raise ConfigError(f"{where}: value {v!r} listed twice")
-        seen.append(v)
+        key = repr(v)
+        if key in seen:
+            raise ConfigError(f"{where}: value {_short(v)} listed twice")
+        seen.add(key)
     return values
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _round_sig(x: float, digits: int) -> float:
     return float(f"{x:.{digits}g}")
 
 
-def _random_axis(key: str, spec, seed: int, where: str) -> list:
+def _random_axis(key: str, spec, seed: int, where: str, max_points: int) -> list:
     if not isinstance(spec, dict):
         raise ConfigError(f"{where} = {spec!r}: expected a table {{low = ..., high = ..., n = ...}}")
     unknown = [k for k in spec if k not in RANDOM_KEYS]
@@ -105,6 +118,8 @@ def _random_axis(key: str, spec, seed: int, where: str) -> list:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"{where}.n = {n!r}: must be an integer >= 1" if n != 0 else
                           f"{where}: empty axis (n = 0); give n >= 1")
+    if n > max_points:   # before drawing them
+        raise _too_many(n, max_points, where)
     if not low < high:
         raise ConfigError(f"{where}: low = {low!r} must be < high = {high!r}")
     for flag in ("log", "integer"):
@@ -126,12 +141,7 @@ def _random_axis(key: str, spec, seed: int, where: str) -> list:
     unit = spec.get("unit")
     if unit is not None and not isinstance(unit, str):
         raise ConfigError(f"{where}.unit = {unit!r}: expected a string such as 'ms'")
-    out = []
-    for v in vals:
-        v = f"{v:g} {unit}" if unit else v
-        if v not in out:
-            out.append(v)
-    return out
+    return list(dict.fromkeys(f"{v:g} {unit}" if unit else v for v in vals))
 
 
 def _find_model(model, base: Path | None) -> str:
@@ -196,13 +206,16 @@ def _parse(raw: dict, base, default_name, check_data, source) -> Scan:
     for sect in ("set", "grid", "random"):
         if sect in raw and not isinstance(raw[sect], dict):
             raise ConfigError(f"{sect} = {raw[sect]!r}: expected a table [{sect}]")
+    max_points = raw.get("max_points", MAX_POINTS)
+    if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+        raise ConfigError(f"max_points = {max_points!r}: expected an integer >= 1")
     fixed = _flatten(raw.get("set", {}))
     for k in fixed:
         _check_config_key(k, f"[set] {k}")
-    axes = _axes(raw, random_seed)
+    axes = _axes(raw, random_seed, max_points)
     seeds = raw.get("seeds")
     if seeds is not None:
-        seeds = _axis_list(seeds, "seeds")
+        seeds = _axis_list(seeds, "seeds", max_points)
         for s in seeds:
             if isinstance(s, bool) or not isinstance(s, int) or s < 0:
                 raise ConfigError(f"seeds: {s!r} is not an integer >= 0")
@@ -215,9 +228,6 @@ def _parse(raw: dict, base, default_name, check_data, source) -> Scan:
     both = [k for k in keys if k in fixed]
     if both:
         raise ConfigError(f"{both[0]!r} is both fixed ([set]) and swept; remove one")
-    max_points = raw.get("max_points", MAX_POINTS)
-    if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
-        raise ConfigError(f"max_points = {max_points!r}: expected an integer >= 1")
     n_points = math.prod(len(vals) for _, vals in axes) * (len(seeds) if seeds is not None else 1)
     if n_points > max_points:
         raise ConfigError(f"{n_points:,} points: more than max_points = {max_points:,} (validating them alone "
@@ -230,16 +240,16 @@ def _parse(raw: dict, base, default_name, check_data, source) -> Scan:
                 source=source, duplicates=duplicates)
 
 
-def _axes(raw: dict, random_seed: int) -> list:
+def _axes(raw: dict, random_seed: int, max_points: int) -> list:
     """The swept axes of [grid], [random] and [zip]: ``(keys, list of value tuples)`` each."""
     axes = []
     for k, vals in _flatten(raw.get("grid", {})).items():
         _check_config_key(k, f"[grid] {k}")
-        axes.append(((k,), [(v,) for v in _axis_list(vals, f"[grid] {k}")]))
+        axes.append(((k,), [(v,) for v in _axis_list(vals, f"[grid] {k}", max_points)]))
     is_spec = lambda v: any(x in v for x in ("low", "high", "n"))  # noqa: E731
     for k, spec in _flatten(raw.get("random", {}), stop=is_spec).items():
         _check_config_key(k, f"[random] {k}")
-        axes.append(((k,), [(v,) for v in _random_axis(k, spec, random_seed, f"[random] {k}")]))
+        axes.append(((k,), [(v,) for v in _random_axis(k, spec, random_seed, f"[random] {k}", max_points)]))
     zips = raw.get("zip", [])
     zips = [zips] if isinstance(zips, dict) else zips
     if not isinstance(zips, list) or not all(isinstance(z, dict) for z in zips):
@@ -255,6 +265,8 @@ def _axes(raw: dict, random_seed: int) -> list:
                 raise ConfigError(f"[zip] {k} = {vals!r}: expected a list of values")
             if not vals:
                 raise ConfigError(f"[zip] {k}: empty axis; give at least one value")
+            if len(vals) > max_points:
+                raise _too_many(len(vals), max_points, f"[zip] {k}")
             lists[k] = vals
         lengths = {len(v) for v in lists.values()}
         if len(lengths) > 1:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DataError
 from ..files import PARTIAL, write_text
-from ..rundir import CONFIG, METRICS, missing_files
+from ..rundir import CONFIG, METRICS, missing_files, read_metrics
 
 if TYPE_CHECKING:
     from .spec import Scan
@@ -64,17 +64,17 @@ class Store:
         missing = missing_files(run_dir)
         if missing:
             return f"missing {', '.join(missing)}"
-        for name in (METRICS, CONFIG):
-            try:
-                text = (run_dir / name).read_text()
-                if name == METRICS:
-                    metrics = json.loads(text)
-                    if not isinstance(metrics, dict) or "test_accuracy" not in metrics:
-                        return f"{METRICS} is not a complete metrics record"
-                elif config_hash(text) != h:
-                    return f"{CONFIG} does not hash to {h}"
-            except (OSError, UnicodeDecodeError, ValueError) as exc:
-                return f"{name} unreadable ({exc})"
+        try:
+            metrics = read_metrics(run_dir / METRICS, METRICS)
+        except DataError as exc:
+            return str(exc)
+        if "test_accuracy" not in metrics:
+            return f"{METRICS} is not a complete metrics record"
+        try:
+            if config_hash((run_dir / CONFIG).read_text()) != h:
+                return f"{CONFIG} does not hash to {h}"
+        except (OSError, UnicodeDecodeError) as exc:
+            return f"{CONFIG} unreadable ({exc})"
         return None
 
     def set_aside(self, h) -> Path:
@@ -120,6 +120,8 @@ class Store:
             return {"version": 1, "keys": [], "scans": {}, "points": []}
         except (OSError, ValueError) as exc:
             raise DataError(f"{self.manifest_path}: unreadable ({exc})") from None
+        except RecursionError:
+            raise DataError(f"{self.manifest_path}: unreadable (nested too deeply)") from None
         shape = (isinstance(m, dict) and isinstance(m.get("keys", []), list) and isinstance(m.get("scans", {}), dict)
                  and isinstance(m.get("points", []), list)
                  and all(isinstance(p, dict) and isinstance(p.get("hash"), str) and isinstance(p.get("params", {}), dict)
@@ -137,7 +139,7 @@ class Store:
                 continue
             try:
                 out[h] = json.loads(p.read_text())
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 out[h] = {"message": "unreadable error record"}
         return out
 
