@@ -25,7 +25,8 @@ def main():
     args = ap.parse_args()
     from spikegate.data import load_mnist
     from spikegate.model import make_gate
-    from spikegate.backends.rate import RateClassifier, RateSpec
+    from spikegate.backends.rate import RateClassifier
+    from spikegate.model import RateSpec
 
     ds = load_mnist(args.data_dir)
     images = np.vstack([ds.x_train, ds.x_test])

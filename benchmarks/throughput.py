@@ -3,7 +3,7 @@
 One process, one network declaration, the same data, gate (``always``: every presentation
 writes) and simulated time per presentation, measured after a warm-up that compiles:
 
-* ``cpp_standalone``: the network compiled once (``spikegate.backends.standalone``), one run
+* ``cpp_standalone``: the network compiled once (``spikegate.backends.spiking.standalone``), one run
   of the binary per chunk of presentations;
 * runtime in-graph: Brian2's runtime engine (Cython), one ``Network.run`` per chunk;
 * runtime naive: one ``Network.run`` per presentation (the decisions still happen in
@@ -40,7 +40,7 @@ def main(argv=None):
     import brian2 as b2
     from spikegate.backends.brian import codegen_target, quiet_brian
     from spikegate.backends.spiking import GatedClassifier
-    from spikegate.backends.standalone import StandaloneClassifier
+    from spikegate.backends.spiking import StandaloneClassifier
     from spikegate.config import resolve
     from spikegate.data import load_mnist
 

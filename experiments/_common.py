@@ -46,7 +46,7 @@ def rate_model(args, layers, gate="always", **sections) -> dict:
     """A rate-backend model dict: the reference setup of van Rossum & Pache (2024) plus changes."""
     model = {"name": "experiment", "seed": args.seed, "backend": "rate", "data": {"source": "npz"},
              "network": {"layers": list(layers)},
-             "rate": {"hidden": "leaky_relu", "slope": 0.1, "output": "linear_mse", "lr": 0.01, "sigma": 0.03,
+             "rate": {"hidden": "leaky_relu", "slope": 0.1, "output": "linear_mse", "eta": 0.01, "sigma": 0.03,
                       "mean_subtract": True},
              "gate": {"name": gate}, "train": {"epochs": 5}}
     for section, values in sections.items():

@@ -77,7 +77,7 @@ def scan_definition(args, levels) -> dict:
         fixed.update({"data.n_train": 150, "data.n_test": 60, "train.epochs": 1})
     fixed["reserve.j_per_write"] = args.j_per_write
     cfg = resolve(args.model, list(fixed.items()))
-    if cfg.backend == "spiking" and cfg.spec.t_test is not None:
+    if cfg.backend.name == "spiking" and cfg.spec.t_test is not None:
         raise ConfigError("network.t_test is set: the protocol tests with the training window; remove it")
     if len(set(args.seeds)) != len(args.seeds):
         raise ConfigError(f"--seeds {args.seeds}: a seed is listed twice")

@@ -66,8 +66,8 @@ def scan_definition(args) -> dict:
     if args.quick:
         fixed.update({"data.n_train": 200, "data.n_test": 100, "train.epochs": 1})
     cfg = resolve(args.model, list(fixed.items()))
-    if cfg.backend != "spiking":
-        raise ConfigError(f"{args.model}: the gate comparison is for spiking models (backend = {cfg.backend!r})")
+    if cfg.backend.name != "spiking":
+        raise ConfigError(f"{args.model}: the gate comparison is for spiking models (backend = {cfg.backend.name!r})")
     if cfg.spec.t_test is not None:
         raise ConfigError("network.t_test is set: the protocol tests with the training window; remove it")
     if len(set(args.seeds)) != len(args.seeds):

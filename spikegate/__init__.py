@@ -6,7 +6,7 @@ The package, one room per concept:
   :class:`PoissonInput`, :class:`ThreeFactorRule`, :class:`ERNSignal`, :class:`NetworkSpec`,
   :class:`RateSpec`, :class:`Restriction`, :class:`SynapticCaching`, the gates
   :class:`Always`, :class:`Lazy`, :class:`Memorized`, :class:`Trace`, :class:`Margin`,
-  :class:`ERN` (the graded error-related negativity), and
+  :class:`ERNGate` (the graded error-related negativity), and
   the mistake memory :class:`MistakeMemory`;
 * :mod:`spikegate.backends`: what builds and runs them: :class:`GatedClassifier` (Brian2)
   and :class:`RateClassifier` (numpy);
@@ -22,11 +22,11 @@ from .startup import import_brian
 import_brian()   # before anything else imports Brian2 (see spikegate.startup)
 
 from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError  # noqa: E402
-from .model import (ERN, LIF, Always, ERNSignal, Gate, Lazy, Margin, Memorized, MetabolicReserve, MistakeMemory,
+from .model import (LIF, Always, ERNGate, ERNSignal, Gate, Lazy, Margin, Memorized, MetabolicReserve, MistakeMemory,
                     NetworkSpec, NeuronEquations, PoissonInput, RateSpec, Restriction, SynapticCaching, ThreeFactorRule, Trace, gate_decision,
                     make_gate, memory_decay, memory_gate, memory_update)
 from .ledger import EnergyLedger, PresentationLog
-from .backends.spiking import GatedClassifier, integrate_ern_update
+from .backends.spiking import GatedClassifier, StandaloneClassifier, integrate_ern_update
 from .backends.rate import RateClassifier
 from .energy import (ATPCost, Landauer, LongTermMemory, MetabolicModel, Technology, load_catalogue,
                      report as energy_report, compare as energy_compare)
@@ -37,11 +37,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SpikegateError", "ParameterError", "ConfigError", "DataError", "EnergyError",
-    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERN", "make_gate", "gate_decision",
+    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERNGate", "make_gate", "gate_decision",
     "MistakeMemory", "MetabolicReserve", "memory_decay", "memory_gate", "memory_update",
     "ERNSignal", "integrate_ern_update",
-    "LIF", "NeuronEquations", "PoissonInput", "ThreeFactorRule", "NetworkSpec", "GatedClassifier", "PresentationLog",
+    "LIF", "NeuronEquations", "PoissonInput", "ThreeFactorRule", "NetworkSpec", "GatedClassifier", "StandaloneClassifier", "PresentationLog",
     "EnergyLedger", "RateSpec", "Restriction", "SynapticCaching", "RateClassifier",
     "Technology", "LongTermMemory", "ATPCost", "Landauer", "MetabolicModel",
     "load_catalogue", "energy_report", "energy_compare", "train", "evaluate", "TrainResult", "resolve",
 ]
+
+
+def __getattr__(name):
+    if name == "ERN":
+        from .model import gates
+
+        return gates.ERN     # renamed ERNGate (a deprecation warning)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -219,6 +219,12 @@ def cmd_energy(args) -> int:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spikegate", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
+    for add in (_train_parser, _evaluate_parser, _scan_parser, _collect_parser, _energy_parser):
+        add(sub)
+    return ap
+
+
+def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model specification (TOML)")
     p.set_defaults(handler=cmd_train)
     p.add_argument("model", help="model file, e.g. models/digits.toml")
@@ -230,11 +236,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("runtime", "cpp_standalone"),
                    help="spiking: Brian2's runtime or the compiled engine (sets train.device)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="re-measure the test accuracy of a run directory")
     p.set_defaults(handler=cmd_evaluate)
     p.add_argument("run_dir")
     p.add_argument("--data-dir", help="directory with the MNIST IDX files")
     p.add_argument("--no-progress", action="store_true")
+
+
+def _scan_parser(sub) -> None:
     p = sub.add_parser("scan", help="run a parameter scan (TOML) into a resumable store")
     p.set_defaults(handler=cmd_scan)
     p.add_argument("scan_file", help="scan file, e.g. experiments/scan_digits_gates.toml")
@@ -247,6 +259,9 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--scheduler", metavar="ADDRESS", help="run the points on this Dask scheduler")
     where.add_argument("--dask-local", type=int, metavar="N", help="run the points on a local Dask cluster of N workers")
     p.add_argument("--no-progress", action="store_true", help="one line per point instead of a progress bar")
+
+
+def _collect_parser(sub) -> None:
     p = sub.add_parser("collect", help="gather a scan store into a CSV (and plots)")
     p.set_defaults(handler=cmd_collect)
     p.add_argument("store")
@@ -256,6 +271,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hue", default="gate.name", help="one line per value of this column (default gate.name)")
     p.add_argument("--heatmap", nargs=3, action="append", default=[], metavar=("X", "Y", "Z"),
                    help="heatmap of the mean of Z over X and Y (repeatable)")
+
+
+def _energy_parser(sub) -> None:
     p = sub.add_parser("energy", help="the energy bill of a run: learning (writes) beside computing (spikes, "
                                       "synaptic events, MACs), hardware beside biology")
     p.set_defaults(handler=cmd_energy)
@@ -277,7 +295,6 @@ def parser() -> argparse.ArgumentParser:
                                              "(default: the lowest best accuracy of the runs)")
     p.add_argument("--out", help="output directory (default: the run directory; with --compare: .)")
     p.add_argument("--force", action="store_true", help="replace energy outputs that exist already")
-    return ap
 
 
 def _check_arguments(argv) -> None:
@@ -295,6 +312,23 @@ def _check_arguments(argv) -> None:
 
             raise ConfigError(f"argument '{printable_argument(arg)}' is not valid {encoding} text in this locale; "
                               "rename the file, or run in a locale that can spell it") from None
+
+
+def _one_line_deprecations() -> None:
+    """A renamed key in a model file or ``--set`` is said in one line on stderr."""
+    import warnings
+
+    from .config import SpikegateDeprecationWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SpikegateDeprecationWarning):
+            print(f"spikegate: deprecated: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def _closed_output() -> int:
@@ -324,6 +358,7 @@ def main(argv=None) -> int:
         from .backends.brian import quiet_brian
 
         quiet_brian()
+        _one_line_deprecations()
         code = args.handler(args)
         sys.stdout.flush()
         return code

@@ -4,104 +4,126 @@ A model file has a top level (``name``, ``seed``, ``backend``) and one section p
 declaration; a section's keys are its declaration's fields::
 
     [data]     DataSpec          [train]    TrainingSpec       [gate]   name + the gate's fields
+    [reserve]  MetabolicReserve  and the sections of the backend (Backend.sections):
     spiking:   [network] NetworkSpec (its own fields), [neuron] LIF, [input] PoissonInput,
                [rule] ThreeFactorRule, [ern] ERNSignal
     rate:      [network] layers, alpha and [rate] the rest of RateSpec, [restrict] Restriction,
                [caching] SynapticCaching
 
 Every key is optional except ``network.layers``. Quantities are strings with units
-(``dt = "0.5 ms"``). A section is built as ``Declaration(**section)``; its resolved values
-(every default written out) are the declaration's ``to_dict()``. Unknown keys, keys the
+(``dt = "0.5 ms"``). A section is built as ``Declaration(**section)``. Unknown keys, keys the
 chosen backend or gate does not read, values of the wrong type or unit and out-of-range
 values raise :class:`~spikegate.errors.ConfigError` naming the dotted key and what is allowed.
+A renamed key (``gate.kappa``, ``rate.lr``, ...) is read under its new name with a one-line
+:class:`SpikegateDeprecationWarning`.
+
+A :class:`RunConfig` holds the declarations only; its TOML text (every default written out)
+and its hash are derived from them (:meth:`RunConfig.to_toml`, :attr:`RunConfig.hash`).
 """
 from __future__ import annotations
 
 import copy
+import hashlib
 import tomllib
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+from .backends import BACKENDS, Backend, get_backend
 from .errors import ConfigError, ParameterError
 from .files import read_toml
-from .model import (GATES, LIF, NEURON_MODELS, DataSpec, MetabolicReserve, ERNSignal, Gate, NetworkSpec, PoissonInput, RateSpec, Restriction,
-                    SynapticCaching, ThreeFactorRule, TrainingSpec, make_gate)
+from .model import GATES, DataSpec, Gate, MetabolicReserve, TrainingSpec, make_gate
 from .model.code import IDENTIFIER
 from .model.gates import GATE_NAME
 from .units import check_number
 
-BACKENDS = ("spiking", "rate")
 TOP_LEVEL = {"name": "model", "seed": 0, "backend": "spiking"}
-#: Declarations of the spiking network's sub-sections (fields of NetworkSpec).
-SPIKING_PARTS = {"neuron": LIF, "input": PoissonInput, "rule": ThreeFactorRule, "ern": ERNSignal}
-#: Keys of [network] per backend: NetworkSpec's own fields, or RateSpec's shared ones.
-NETWORK_KEYS = {"spiking": tuple(k for k in NetworkSpec.field_names() if k not in SPIKING_PARTS),
-                "rate": ("layers", "alpha")}
-RATE_KEYS = tuple(k for k in RateSpec.field_names() if k not in NETWORK_KEYS["rate"])
-#: What only one backend reads: setting it for the other is an error, not silently ignored.
-TRAIN_SPIKING_ONLY = ("target", "chunk", "device", "max_steps")
-#: Allowed keys per section (for both backends together).
-SCHEMA = {
-    "": tuple(TOP_LEVEL),
-    "data": DataSpec.field_names(),
-    "network": tuple(dict.fromkeys(NETWORK_KEYS["spiking"] + NETWORK_KEYS["rate"])),
-    **{section: cls.field_names() for section, cls in SPIKING_PARTS.items()},
-    "neuron": ("model",) + tuple(dict.fromkeys(k for cls in NEURON_MODELS.values() for k in cls.field_names())),
-    "gate": ("name",) + tuple(dict.fromkeys(k for cls in GATES.values() for k in cls.reads())),
-    "train": TrainingSpec.field_names(),
-    "rate": RATE_KEYS,
-    "restrict": Restriction.field_names(),
-    "caching": SynapticCaching.field_names(),
-    "reserve": MetabolicReserve.field_names(),
-}
-SECTIONS = {"spiking": ("", "data", "network", *SPIKING_PARTS, "gate", "reserve", "train"),
-            "rate": ("", "data", "network", "rate", "restrict", "caching", "gate", "reserve", "train")}
+#: Sections every backend reads (before its own).
+SHARED = ("data", "gate", "reserve", "train")
+
+
+def _schema() -> dict:
+    """Allowed keys per section, for every backend together (a key no backend reads is unknown)."""
+    schema = {"": tuple(TOP_LEVEL), "data": DataSpec.field_names()}
+    for name in BACKENDS:
+        backend = get_backend(name)
+        for section in backend.sections:
+            schema[section] = tuple(dict.fromkeys(schema.get(section, ()) + backend.section_keys(section)))
+    gate_keys = ("name",) + tuple(dict.fromkeys(k for cls in GATES.values() for k in cls.reads() + tuple(cls.renamed)))
+    return {**schema, "gate": gate_keys, "train": TrainingSpec.field_names(), "reserve": MetabolicReserve.field_names()}
+
+
+SCHEMA = _schema()
 DEFAULT_GATE = "lazy"
 #: Table-valued keys whose entries an override can set one by one (``neuron.parameters.tau_w=...``).
 TABLE_KEYS = (("neuron", "parameters"), ("neuron", "initial"))
+HASH_CHARS = 16
 
 
-@dataclass
+class SpikegateDeprecationWarning(UserWarning):
+    """A renamed key or name was used; the message names the new one (one line)."""
+
+
+@dataclass(frozen=True, eq=False)
 class RunConfig:
-    """A resolved model specification: the raw values and the declarations built from them."""
+    """A resolved model specification: its declarations (the one copy of the truth)."""
 
-    values: dict            # section -> key -> value (TOML-serialisable, defaults filled in)
-    spec: NetworkSpec | RateSpec
+    name: str
+    seed: int
+    backend: Backend
+    spec: object            # NetworkSpec or RateSpec
     gate: Gate
     data: DataSpec
     training: TrainingSpec
-    restriction: Restriction | None = None   # rate backend only
-    caching: SynapticCaching | None = None   # rate backend only
-    reserve: MetabolicReserve = field(default_factory=MetabolicReserve)
+    reserve: MetabolicReserve
+    restriction: object = None   # rate backend only
+    caching: object = None       # rate backend only
 
     @property
-    def backend(self) -> str:
-        return self.values[""]["backend"]
+    def test_spec(self):
+        """The network of test presentations (spiking: window ``network.t_test``, else ``t_stim``)."""
+        return getattr(self.spec, "test_network", lambda: None)()
 
-    @property
-    def seed(self) -> int:
-        return self.values[""]["seed"]
-
-    @property
-    def name(self) -> str:
-        return self.values[""]["name"]
+    def sections(self) -> dict:
+        """Every section's resolved values (every default written out), in the order of a model file."""
+        parts = {"spec": self.spec, "restriction": self.restriction, "caching": self.caching}
+        own = self.backend.to_sections(parts)
+        out = {"": {"name": self.name, "seed": self.seed, "backend": self.backend.name},
+               "data": self.data.to_dict()}
+        out.update({s: own[s] for s in own if s in ("network", "neuron", "input", "rule", "ern")})
+        out["gate"] = {"name": GATE_NAME[type(self.gate)], **self.gate.to_dict()}
+        out["train"] = self.training.to_dict(TrainingSpec.backend_fields(self.backend.name))
+        out.update({s: own[s] for s in own if s not in out})
+        if self.reserve != MetabolicReserve():
+            out["reserve"] = self.reserve.to_dict()   # no budget: written nowhere (configs and hashes unchanged)
+        return out
 
     def section(self, name) -> dict:
-        return self.values[name]
+        return self.sections()[name]
 
     @property
-    def test_spec(self) -> NetworkSpec | None:
-        """Spiking: the network of test presentations (window ``network.t_test``, else ``t_stim``)."""
-        return self.spec.test_network() if self.backend == "spiking" else None
+    def values(self) -> dict:
+        """The resolved values, section by section (see :meth:`sections`)."""
+        return self.sections()
 
     def to_toml(self) -> str:
         import tomli_w
 
-        top = {k: v for k, v in self.values[""].items() if v is not None}
-        for section, entries in self.values.items():
-            if section:
-                top[section] = {k: v for k, v in entries.items() if v is not None}
+        top, sections = {}, self.sections()
+        top.update({k: v for k, v in sections.pop("").items() if v is not None})
+        for section, entries in sections.items():
+            top[section] = {k: v for k, v in entries.items() if v is not None}
         return tomli_w.dumps(top)
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of :meth:`to_toml` (its first 16 hex digits): the identity of a scan point."""
+        return config_hash(self.to_toml())
+
+
+def config_hash(config_toml: str) -> str:
+    """The identity of a resolved config: SHA-256 of its TOML text (first 16 hex digits)."""
+    return hashlib.sha256(config_toml.encode()).hexdigest()[:HASH_CHARS]
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -182,6 +204,8 @@ def resolve(model, overrides=(), gate: str | None = None, unread_gate_keys: str 
             values[section][name] = value
     if gate is not None:
         values["gate"]["name"] = gate
+    if file_gate:
+        file_gate = _renamed("gate", file_gate, _gate_class(file_gate).renamed)
     if unread_gate_keys == "drop" and file_gate:  # a stored config: trust its own gate
         file_gate = {k: v for k, v in file_gate.items() if k == "name" or k in _gate_class(file_gate).reads()}
     values["gate"] = _gate_keys(file_gate, values["gate"].get("name", file_gate.get("name", DEFAULT_GATE)),
@@ -196,6 +220,21 @@ def _gate_class(section: dict):
     return GATES[name.strip().lower()]
 
 
+def _renamed(section: str, entries: dict, renamed: dict) -> dict:
+    """``entries`` with old keys under their new names, each with a one-line deprecation warning."""
+    out = {}
+    for key, value in entries.items():
+        if key in renamed:
+            new = renamed[key]
+            warnings.warn(f"{section}.{key} is renamed {section}.{new}; read as {section}.{new}",
+                          SpikegateDeprecationWarning, stacklevel=2)
+            if new in entries:
+                raise ConfigError(f"{section}.{key} and {section}.{new} are one key (renamed); give {new} only")
+            key = new
+        out[key] = value
+    return out
+
+
 def _gate_keys(file_gate: dict, name, overrides: dict, unread: str) -> dict:
     """The [gate] section the final gate reads (see :func:`resolve`)."""
     file_cls = _gate_class(file_gate)
@@ -203,6 +242,7 @@ def _gate_keys(file_gate: dict, name, overrides: dict, unread: str) -> dict:
         if k != "name" and k not in file_cls.reads():
             raise ConfigError(_unread_message(k, file_gate[k], file_cls))
     cls = _gate_class({"name": name})
+    overrides = _renamed("gate", overrides, cls.renamed)
     section = {"name": name, **{k: v for k, v in file_gate.items() if k != "name" and k in cls.reads()}}
     for k, v in overrides.items():
         if k in cls.reads():
@@ -229,6 +269,7 @@ def _declare(cls, section: dict, origin: dict, **parts):
     origins = {f"{cls.__name__}.{field}": key for field, key in origin.items()}
     for section_name, part in parts.items():
         origins.update({f"{type(part).__name__}.{f}": f"{section_name}.{f}" for f in part.field_names()})
+    section = {k: v for k, v in section.items() if v is not None}
     try:
         return cls(**section, **parts)
     except ParameterError as exc:
@@ -238,114 +279,55 @@ def _declare(cls, section: dict, origin: dict, **parts):
         raise ConfigError(exc.restated(f"{key}.{rest}" if rest else key) if key else str(exc)) from None
 
 
-def _section(values: dict, section: str, cls):
-    """Build ``cls`` from ``values[section]`` and write its resolved fields back."""
-    given = {k: v for k, v in values[section].items() if v is not None}
-    if section == "neuron":
-        return _neuron(values, given)
-    decl = _declare(cls, given, {k: f"{section}.{k}" for k in SCHEMA[section]})
-    values[section] = decl.to_dict()
-    return decl
-
-
-def _neuron(values: dict, given: dict):
-    """The [neuron] section: ``model = "LIF"`` (default) or ``"equations"`` (any Brian2 equations)."""
-    model = given.pop("model", "LIF")
-    names = {k.lower(): k for k in NEURON_MODELS}
-    if not isinstance(model, str) or model.strip().lower() not in names:
-        raise ConfigError(f"neuron.model = {model!r}: unknown; allowed: {', '.join(NEURON_MODELS)}")
-    model = names[model.strip().lower()]
-    cls = NEURON_MODELS[model]
-    for key in given:
-        if key not in cls.field_names():
-            raise ConfigError(f"neuron.{key}: not read by neuron model {model!r}; its keys: "
-                              f"{', '.join(cls.field_names())}")
-    decl = _declare(cls, given, {k: f"neuron.{k}" for k in cls.field_names()})
-    if model != "LIF":
-        from .backends.brian import check_neuron_model
-
-        try:
-            check_neuron_model(decl)
-        except ParameterError as exc:
-            raise ConfigError(exc.restated("neuron.equations")) from None
-    # LIF, the default, is written without `model`: resolved configs (and scan hashes) stay as they were
-    values["neuron"] = decl.to_dict() if model == "LIF" else {"model": model, **decl.to_dict()}
-    return decl
-
-
-def _check_backend(values: dict) -> str:
+def _check_backend(values: dict) -> Backend:
     """The backend; keys the backend does not read are errors (before defaults are filled in)."""
-    backend = values[""].get("backend", "spiking")
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend = {backend!r}: unknown; allowed: {', '.join(BACKENDS)}")
-    other = "rate" if backend == "spiking" else "spiking"
-    mine = set(SECTIONS[backend])
+    backend = get_backend(values[""].get("backend", "spiking"))
+    mine = set(SHARED) | set(backend.sections) | {""}
+    train = TrainingSpec.backend_fields(backend.name)
     for section, entries in values.items():
         for key in entries:
-            used = section in mine and (section != "network" or key in NETWORK_KEYS[backend]) and \
-                (section != "train" or backend == "spiking" or key not in TRAIN_SPIKING_ONLY)
+            used = section in mine and (section not in backend.sections or key in backend.section_keys(section)) \
+                and (section != "train" or key in train)
             if not used:
-                raise ConfigError(f"{section}.{key}: not used by backend {backend!r} (only by {other!r}); remove it")
+                others = [b for b in BACKENDS if b != backend.name]
+                raise ConfigError(f"{section}.{key}: not used by backend {backend.name!r} (only by "
+                                  f"{', '.join(repr(b) for b in others)}); remove it")
     return backend
 
 
 def _build(values: dict) -> RunConfig:
     backend = _check_backend(values)
     top = {**TOP_LEVEL, **values[""]}
-    top["seed"] = _config_number("seed", top["seed"], minimum=0, maximum=2 ** 32 - 1, integer=True)
+    seed = _config_number("seed", top["seed"], minimum=0, maximum=2 ** 32 - 1, integer=True)
     if not isinstance(top["name"], str):
         raise ConfigError(f"name = {top['name']!r}: expected a string")
-    values[""] = top
     if "source" not in values["data"]:
         raise ConfigError("data.source: required; allowed: digits, mnist, npz")
-    data = _section(values, "data", DataSpec)
-    training = _section(values, "train", TrainingSpec)
-    reserve = _section(values, "reserve", MetabolicReserve)
-    if reserve == MetabolicReserve():
-        del values["reserve"]    # no budget: written nowhere, so configs (and scan hashes) stay as they were
-    if not reserve.unlimited and backend == "spiking" and training.device == "cpp_standalone":
-        raise ConfigError("reserve: a limited reserve needs train.device = \"runtime\" (the compiled engine does "
-                          "not carry the reserve from one chunk to the next)")
+    if "layers" not in values["network"]:
+        raise ConfigError("network.layers: required, e.g. [784, 100, 10]")
+    data = _declare(DataSpec, values["data"], {k: f"data.{k}" for k in DataSpec.field_names()})
+    training = _declare(TrainingSpec, values["train"], {k: f"train.{k}" for k in TrainingSpec.field_names()})
+    reserve = _declare(MetabolicReserve, values["reserve"], {k: f"reserve.{k}" for k in MetabolicReserve.field_names()})
     gate_cls = _gate_class(values["gate"])
     gate = _declare(gate_cls, {k: v for k, v in values["gate"].items() if k != "name"},
                     {k: f"gate.{k}" for k in gate_cls.reads()})
-    values["gate"] = {"name": GATE_NAME[gate_cls], **gate.to_dict()}
-    if "layers" not in values["network"]:
-        raise ConfigError("network.layers: required, e.g. [784, 100, 10]")
-    if backend == "rate":
-        for section in SECTIONS["spiking"]:
-            if section not in SECTIONS["rate"]:
-                values.pop(section, None)
-        values["train"] = {k: v for k, v in values["train"].items() if k not in TRAIN_SPIKING_ONLY}
-        rate_given = {k: v for k, v in values["rate"].items() if v is not None}
-        net_given = {k: v for k, v in values["network"].items() if v is not None}
-        origin = {**{k: f"rate.{k}" for k in RATE_KEYS}, **{k: f"network.{k}" for k in NETWORK_KEYS["rate"]}}
-        spec = _declare(RateSpec, {**rate_given, **_layers(net_given)}, origin)
-        values["network"] = spec.to_dict(NETWORK_KEYS["rate"])
-        values["rate"] = spec.to_dict(RATE_KEYS)
-        restriction = _section(values, "restrict", Restriction)
-        caching = _section(values, "caching", SynapticCaching)
-        if not reserve.unlimited and spec.batch_size > 1:
-            raise ConfigError(f"reserve: a limited metabolic reserve needs rate.batch_size = 1, got "
-                              f"{spec.batch_size} (each write draws on it before the next decision)")
-        return RunConfig(values, spec, gate, data, training, restriction, caching, reserve)
-    for section in SECTIONS["rate"]:
-        if section not in SECTIONS["spiking"]:
-            values.pop(section, None)
-    parts = {section: _section(values, section, cls) for section, cls in SPIKING_PARTS.items()}
-    net_given = _layers({k: v for k, v in values["network"].items() if v is not None})
-    spec = _declare(NetworkSpec, net_given, {k: f"network.{k}" for k in NETWORK_KEYS["spiking"]}, **parts)
-    values["network"] = spec.to_dict(NETWORK_KEYS["spiking"])
-    return RunConfig(values, spec, gate, data, training, reserve=reserve)
+    sections = {s: values[s] for s in backend.sections}
+    if "layers" in sections["network"]:
+        sections["network"] = {**sections["network"], "layers": _layers(sections["network"]["layers"])}
+    for s, renamed in backend.renamed.items():
+        sections[s] = _renamed(s, sections[s], renamed)
+    parts = backend.declare(sections, _declare)
+    cfg = RunConfig(top["name"], int(seed), backend, parts.pop("spec"), gate, data, training, reserve, **parts)
+    backend.validate(cfg)
+    return cfg
 
 
-def _layers(network: dict) -> dict:
+def _layers(layers) -> tuple:
     """``network.layers`` as a tuple of integers (TOML gives a list)."""
-    layers = network.get("layers")
     if not isinstance(layers, (list, tuple)) or not all(isinstance(n, int) and not isinstance(n, bool)
                                                          for n in layers):
         raise ConfigError(f"network.layers = {layers!r}: expected a list of integers, e.g. [784, 100, 10]")
-    return {**network, "layers": tuple(layers)}
+    return tuple(layers)
 
 
 def _config_number(key, value, **limits):
@@ -355,4 +337,29 @@ def _config_number(key, value, **limits):
         raise ConfigError(str(exc)) from None
 
 
-__all__ = ["RunConfig", "resolve", "parse_override", "split_key", "read_model_file", "SCHEMA", "BACKENDS"]
+__all__ = ["RunConfig", "resolve", "parse_override", "split_key", "read_model_file", "SCHEMA", "BACKENDS",
+           "config_hash", "SpikegateDeprecationWarning"]
+
+
+def parameters_markdown() -> str:
+    """Every model-file key with its default, allowed values, backend, whether the compiled engine
+    compiles it in, and its meaning: ``docs/parameters.md``, generated from the declarations."""
+    from .model import GATES, LIF, NetworkSpec, NeuronEquations, RateSpec, Restriction, SynapticCaching
+    from .model.declaration import parameter_table
+    from .model.neuron import PoissonInput
+    from .model.plasticity import ERNSignal, ThreeFactorRule
+
+    sections = [("data", DataSpec), ("train", TrainingSpec), ("reserve", MetabolicReserve),
+                ("network (spiking)", NetworkSpec), ("neuron (LIF, the default)", LIF),
+                ("neuron (model = \"equations\")", NeuronEquations), ("input", PoissonInput), ("rule", ThreeFactorRule),
+                ("ern", ERNSignal), ("network and rate (rate)", RateSpec), ("restrict", Restriction),
+                ("caching", SynapticCaching)]
+    sections += [(f"gate (name = \"{name}\")", cls) for name, cls in GATES.items() if cls.params()]
+    out = ["# Model-file parameters", "",
+           "Generated from the declarations (`spikegate.model`) by `spikegate.config.parameters_markdown()`;",
+           "a test keeps this file in step with them. *compiled*: the compiled engine compiles the value",
+           "in (a change builds a new binary); every other value is a run argument.", ""]
+    for title, cls in sections:
+        key = title.split(" ")[0] if not title.startswith("network and rate") else "rate"
+        out += [f"## [{title}]", "", (cls.__doc__ or "").strip().splitlines()[0], "", parameter_table(cls, key), ""]
+    return "\n".join(out)

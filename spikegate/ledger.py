@@ -45,7 +45,7 @@ class PresentationLog:
 
     samples: np.ndarray
     labels: np.ndarray
-    counts: np.ndarray          # output spike counts or rate-network outputs, (n, n_out)
+    outputs: np.ndarray         # output spike counts (spiking) or unit outputs (rate), (n, n_out)
     mistake: np.ndarray         # bool: wrong argmax, tie or silence
     gate_open: np.ndarray       # bool
     writes: np.ndarray          # int, (n, n_projections)
@@ -68,10 +68,27 @@ class PresentationLog:
         if self.activity is None:
             self.activity = np.zeros((len(self.writes), self.writes.shape[1] + 1), dtype=np.int64)
 
+    @classmethod
+    def empty(cls, n_out: int, n_projections: int) -> "PresentationLog":
+        """A log of no presentations."""
+        P = n_projections
+        return cls(samples=np.zeros(0, np.int64), labels=np.zeros(0, np.int64), outputs=np.zeros((0, n_out)),
+                   mistake=np.zeros(0, bool), gate_open=np.zeros(0, bool), writes=np.zeros((0, P), np.int64),
+                   sum_abs_dw=np.zeros((0, P)), sum_abs_dw_alpha=np.zeros((0, P)),
+                   trace_updates=np.zeros((0, P), np.int64))
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Deprecated name of :attr:`outputs` (it holds the rate backend's outputs too)."""
+        import warnings
+
+        warnings.warn("PresentationLog.counts is renamed outputs", DeprecationWarning, stacklevel=2)
+        return self.outputs
+
     @property
     def predictions(self) -> np.ndarray:
         """Argmax of the outputs (first index on ties; ties count as mistakes)."""
-        return np.argmax(self.counts, axis=1)
+        return np.argmax(self.outputs, axis=1)
 
     @property
     def accuracy(self) -> float:
@@ -81,7 +98,7 @@ class PresentationLog:
     @property
     def ties(self) -> np.ndarray:
         """Whether several outputs share the maximum (all-silent outputs included)."""
-        return tie_counts(self.counts) > 1
+        return tie_counts(self.outputs) > 1
 
     @property
     def accuracy_random_ties(self) -> float:
@@ -89,7 +106,21 @@ class PresentationLog:
         the label counts 1/k (a fair coin instead of a mistake)."""
         if not len(self.mistake):
             return float("nan")
-        return float(np.mean(credit_random_ties(self.counts, self.labels)))
+        return float(np.mean(credit_random_ties(self.outputs, self.labels)))
+
+
+#: Per-presentation fields of a :class:`PresentationLog`, concatenated by :func:`concatenate_logs`.
+LOG_FIELDS = ("samples", "labels", "outputs", "mistake", "gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha",
+              "trace_updates", "transient_writes", "maintenance", "drive", "activity")
+
+
+def concatenate_logs(logs: list, wall: float) -> PresentationLog:
+    """One log of the presentations of ``logs`` in order (at least one), with ``wall`` seconds."""
+    if len(logs) == 1:
+        logs[0].wall_seconds = wall
+        return logs[0]
+    return PresentationLog(**{f: np.concatenate([getattr(log, f) for log in logs]) for f in LOG_FIELDS},
+                           wall_seconds=wall)
 
 
 def tie_counts(outputs: np.ndarray) -> np.ndarray:

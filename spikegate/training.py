@@ -9,23 +9,20 @@ continue from given weights use the same loop (``samples=``, ``initial_weights=`
 """
 from __future__ import annotations
 
-import contextlib
+import gc
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from brian2 import second
 
 from . import data as data_mod
-from .backends import Classifier, build, build_tester, present_test_set
-from .backends.brian import codegen_target
+from .backends import Classifier, present_test_set
 from .config import RunConfig, resolve
 from .errors import ConfigError, DataError, ParameterError
 from .ledger import EnergyLedger
-from .energy.operations import neurobench_metrics, operation_counts
-from .model import MistakeMemory, NeuronEquations
+from .model import MistakeMemory
 from .rundir import read_run, write_run
 
 
@@ -55,14 +52,14 @@ def projection_names(layers) -> list[str]:
 def load_dataset(cfg: RunConfig) -> data_mod.Dataset:
     """The configured data set, validated against the network and cut to ``n_train``/``n_test``."""
     d, spec = cfg.data, cfg.spec
-    ds = data_mod.load(d.source, data_dir=d.dir or None, path=d.path or None, n_classes=spec.n_out)
-    ds = data_mod.validate(ds, n_pixels=spec.n_in, n_classes=spec.n_out)
-    return ds.subset(d.n_train, d.n_test)
+    ds = data_mod.load(d.source, data_dir=d.dir or None, path=d.path or None, n_classes=spec.n_out,
+                       n_train=d.n_train, n_test=d.n_test)
+    return data_mod.validate(ds.subset(d.n_train, d.n_test), n_pixels=spec.n_in, n_classes=spec.n_out)
 
 
 def simulation(cfg: RunConfig):
-    """The context a configuration's classifiers run in: its Brian2 code-generation target (spiking)."""
-    return codegen_target(cfg.training.target) if cfg.backend == "spiking" else contextlib.nullcontext()
+    """The context a configuration's classifiers run in (spiking: its Brian2 code-generation target)."""
+    return cfg.backend.simulation(cfg)
 
 
 class _Progress:
@@ -141,15 +138,10 @@ def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None,
     return result
 
 
-#: Rough simulation speeds (presentations/s on one core, Performance in the README), for the
-#: time estimates of :func:`check_bounds`.
-PRESENTATIONS_PER_SECOND = {"spiking": 250.0, "rate": 10_000.0}
-
-
 def check_bounds(cfg: RunConfig, n_presentations: int) -> None:
-    """Refuse a run beyond ``train.max_presentations``, ``train.max_steps`` (spiking) or
-    ``train.max_memory_gb``, before anything is built; the message gives the estimate and
-    the override."""
+    """Refuse a run beyond ``train.max_presentations``, ``train.max_memory_gb`` or the backend's own
+    bounds (spiking: ``train.max_steps``), before anything is built; the message gives the
+    estimate and the override."""
     tc, layers = cfg.training, cfg.spec.layers
     n_synapses = sum(a * b for a, b in zip(layers[:-1], layers[1:]))
     gb = 100 * (n_synapses + sum(layers)) / 1e9
@@ -157,18 +149,12 @@ def check_bounds(cfg: RunConfig, n_presentations: int) -> None:
         raise ConfigError(f"network.layers = {list(layers)}: {n_synapses:,} synapses, an estimated {gb:,.1f} GB, "
                           f"more than train.max_memory_gb = {tc.max_memory_gb:g}; raise it with "
                           f"--set train.max_memory_gb={max(1, int(gb) + 1)}")
-    days = n_presentations / PRESENTATIONS_PER_SECOND[cfg.backend] / 86400
+    days = n_presentations / cfg.backend.presentations_per_second / 86400
     if n_presentations > tc.max_presentations:
         raise ConfigError(f"train.epochs = {tc.epochs}: {n_presentations:,} presentations (~{days:,.3g} days), more "
                           f"than train.max_presentations = {tc.max_presentations:,}; raise it with "
                           f"--set train.max_presentations={n_presentations}")
-    if cfg.backend == "spiking":
-        steps_each = int(np.ceil(float(cfg.spec.presentation_time / cfg.spec.dt)))
-        steps = n_presentations * steps_each
-        if steps > tc.max_steps:
-            raise ConfigError(f"network.t_stim = {cfg.spec.t_stim!r}: {n_presentations:,} presentations of "
-                              f"{steps_each:,} steps each = {steps:,} time steps, more than train.max_steps = "
-                              f"{tc.max_steps:,}; raise it with --set train.max_steps={steps}")
+    cfg.backend.check_bounds(cfg, n_presentations)
 
 
 def check_output_directory(out: Path) -> None:
@@ -203,77 +189,99 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
     n_train, n_test = len(samples), len(ds.x_test)
     t_begin = time.perf_counter()
     segment = tc.eval_every or n_train
-    per_epoch = -(-n_train // segment)
     evaluate_each = tc.eval_every > 0 or tc.eval_every_epoch
-    n_evals = tc.epochs * per_epoch if tc.eval_every else (tc.epochs if evaluate_each else 1)
+    n_evals = tc.epochs * -(-n_train // segment) if tc.eval_every else (tc.epochs if evaluate_each else 1)
     check_bounds(cfg, tc.epochs * n_train + n_evals * n_test)
     bar = _Progress(tc.epochs * n_train + n_evals * n_test, progress)
-    if cfg.backend == "spiking":
-        bar.describe("compiling Brian2 code (first run only)")
-    t_compile = time.perf_counter()
     try:
-        clf = build(cfg, ds)
-        tester = build_tester(cfg, ds, clf)
-        for c in {id(clf): clf, id(tester): tester}.values():
-            if hasattr(c, "prepare"):
-                c.prepare()
-    except BaseException:
-        bar.close()
-        raise
-    compile_seconds = time.perf_counter() - t_compile
-    if initial_weights is not None:
-        if len(initial_weights) != cfg.spec.n_projections:
-            raise DataError(f"initial_weights: {len(initial_weights)} arrays for {cfg.spec.n_projections} projections")
-        for k, w in enumerate(initial_weights):
-            clf.set_weights(k, w)
-    initial = [clf.weights(k) for k in range(cfg.spec.n_projections)]
-    ledger = EnergyLedger(projection_names(cfg.spec.layers), cfg.spec.alpha, initial)
-    memory = MistakeMemory(n_train, cfg.gate.tau_mem, cfg.gate.theta_mem) if cfg.gate.uses_memory else None
-    rng = np.random.default_rng(cfg.seed + 1)
-    test_idx = np.arange(len(ds.x_train), len(ds.x_train) + n_test)
-    curves, test_log, reached, train_seconds = [], None, None, 0.0
-    try:
-        for epoch in range(1, tc.epochs + 1):
-            order = rng.permutation(n_train)   # positions in `samples`: the memory's index
-            memgate = memory.gate(order) if memory is not None else None
-            for start in range(0, n_train, segment):
-                pos = order[start:start + segment]
-                idx = samples[pos]
-                bar.describe(f"epoch {epoch}/{tc.epochs} train")
-                log = clf.present(idx, ds.y_train[idx], None if memgate is None else memgate[start:start + segment],
-                                  learn=True, progress=bar.advance)
-                if memory is not None:
-                    memory.update(pos, log.mistake)  # exact: each sample once per epoch
-                ledger.record(log)
-                train_seconds += log.wall_seconds
-                last = epoch == tc.epochs and start + segment >= n_train
-                point = {"epoch": epoch, "samples_seen": ledger.n_presentations, "train_accuracy": log.accuracy,
-                         "gated_presentations": int(log.gate_open.sum()), "n_writes": int(log.writes.sum()),
-                         "sum_abs_dw": float(log.sum_abs_dw.sum()), "cumulative_n_writes": ledger.m0,
-                         "cumulative_sum_abs_dw": ledger.m1, "train_seconds": log.wall_seconds,
-                         "cumulative_train_seconds": train_seconds}
-                if evaluate_each or last:
-                    bar.describe(f"epoch {epoch}/{tc.epochs} test")
-                    test_log = present_test_set(clf, tester, test_idx, ds.y_test, bar.advance)
-                    point["test_accuracy"] = test_log.accuracy
-                    point["test_accuracy_random_ties"] = test_log.accuracy_random_ties
-                    point["test_seconds"] = test_log.wall_seconds
-                curves.append(point)
-                if tc.target_accuracy and reached is None and point.get("test_accuracy", 0.0) >= tc.target_accuracy:
-                    reached = point
-                    break
-            if reached is not None:
-                break
-        if test_log is None or "test_accuracy" not in curves[-1]:
-            test_log = present_test_set(clf, tester, test_idx, ds.y_test, bar.advance)
-            curves[-1]["test_accuracy"] = test_log.accuracy
+        clf, tester, compile_seconds = _build_classifiers(cfg, ds, bar)
+        # Brian2 collects garbage at every run(); after a compilation millions of objects are alive,
+        # and each collection walked them all (~0.2-1.6 s per chunk): they are set aside while training
+        gc.collect()
+        gc.freeze()
+        if initial_weights is not None:
+            if len(initial_weights) != cfg.spec.n_projections:
+                raise DataError(f"initial_weights: {len(initial_weights)} arrays for {cfg.spec.n_projections} "
+                                "projections")
+            for k, w in enumerate(initial_weights):
+                clf.set_weights(k, w)
+        initial = [clf.weights(k) for k in range(cfg.spec.n_projections)]
+        loop = _EpochLoop(cfg, ds, samples, clf, tester, EnergyLedger(projection_names(cfg.spec.layers),
+                                                                      cfg.spec.alpha, initial), bar)
+        loop.run(segment, evaluate_each)
     finally:
+        gc.unfreeze()
         bar.close()
-    wall = time.perf_counter() - t_begin
     final = [clf.weights(k) for k in range(cfg.spec.n_projections)]
-    metrics = _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, train_seconds)
+    metrics = _metrics(cfg, ds, loop.ledger, final, n_train, loop.curves, loop.test_log, loop.reached,
+                       time.perf_counter() - t_begin, loop.train_seconds)
     metrics["compile_seconds"] = compile_seconds
-    return TrainResult(cfg, metrics, ledger, clf, None, initial, final)
+    return TrainResult(cfg, metrics, loop.ledger, clf, None, initial, final)
+
+
+def _build_classifiers(cfg: RunConfig, ds, bar) -> tuple:
+    """The classifier and its tester, code generated and compiled; and the seconds that took."""
+    bar.describe(cfg.backend.preparing)
+    t0 = time.perf_counter()
+    clf = cfg.backend.build(cfg, ds)
+    tester = cfg.backend.build_tester(cfg, ds, clf)
+    for c in {id(clf): clf, id(tester): tester}.values():
+        if hasattr(c, "prepare"):
+            c.prepare()
+    return clf, tester, time.perf_counter() - t0
+
+
+class _EpochLoop:
+    """The one epoch loop: each epoch presents the samples in a fresh random order, segment by
+    segment, drives the mistake memory between segments (exact: each sample once per epoch),
+    records every presentation and tests after the segments that ask for it."""
+
+    def __init__(self, cfg: RunConfig, ds, samples, clf, tester, ledger: EnergyLedger, bar):
+        self.cfg, self.ds, self.samples, self.clf, self.tester, self.ledger, self.bar = \
+            cfg, ds, samples, clf, tester, ledger, bar
+        gate = cfg.gate
+        self.memory = MistakeMemory(len(samples), gate.tau_mem, gate.theta_mem) if gate.uses_memory else None
+        self.test_idx = np.arange(len(ds.x_train), len(ds.x_train) + len(ds.x_test))
+        self.curves, self.test_log, self.reached, self.train_seconds = [], None, None, 0.0
+
+    def run(self, segment: int, evaluate_each: bool) -> None:
+        tc, n = self.cfg.training, len(self.samples)
+        rng = np.random.default_rng(self.cfg.seed + 1)
+        for epoch in range(1, tc.epochs + 1):
+            order = rng.permutation(n)   # positions in `samples`: the memory's index
+            memgate = self.memory.gate(order) if self.memory is not None else None
+            for start in range(0, n, segment):
+                point = self._train_segment(epoch, order[start:start + segment],
+                                            None if memgate is None else memgate[start:start + segment])
+                if evaluate_each or (epoch == tc.epochs and start + segment >= n):
+                    self._test(point, epoch)
+                self.curves.append(point)
+                if tc.target_accuracy and point.get("test_accuracy", 0.0) >= tc.target_accuracy:
+                    self.reached = point
+                    return
+        if self.test_log is None or "test_accuracy" not in self.curves[-1]:
+            self._test(self.curves[-1], tc.epochs)
+
+    def _train_segment(self, epoch: int, pos, memgate) -> dict:
+        idx = self.samples[pos]
+        self.bar.describe(f"epoch {epoch}/{self.cfg.training.epochs} train")
+        log = self.clf.present(idx, self.ds.y_train[idx], memgate, learn=True, progress=self.bar.advance)
+        if self.memory is not None:
+            self.memory.update(pos, log.mistake)
+        ledger = self.ledger
+        ledger.record(log)
+        self.train_seconds += log.wall_seconds
+        return {"epoch": epoch, "samples_seen": ledger.n_presentations, "train_accuracy": log.accuracy,
+                "gated_presentations": int(log.gate_open.sum()), "n_writes": int(log.writes.sum()),
+                "sum_abs_dw": float(log.sum_abs_dw.sum()), "cumulative_n_writes": ledger.m0,
+                "cumulative_sum_abs_dw": ledger.m1, "train_seconds": log.wall_seconds,
+                "cumulative_train_seconds": self.train_seconds}
+
+    def _test(self, point: dict, epoch: int) -> None:
+        self.bar.describe(f"epoch {epoch}/{self.cfg.training.epochs} test")
+        self.test_log = present_test_set(self.clf, self.tester, self.test_idx, self.ds.y_test, self.bar.advance)
+        point.update(test_accuracy=self.test_log.accuracy, test_accuracy_random_ties=self.test_log.accuracy_random_ties,
+                     test_seconds=self.test_log.wall_seconds)
 
 
 def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, train_seconds) -> dict:
@@ -281,7 +289,7 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
     last_epoch = ledger.mistake[-min(n_train, ledger.n_presentations):]
     metrics = {
         "model": cfg.name,
-        "backend": cfg.backend,
+        "backend": cfg.backend.name,
         "gate": cfg.gate.name,
         "data": ds.name,
         "n_train": n_train,
@@ -297,11 +305,9 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
         "wall_seconds": wall,
         "train_seconds": train_seconds,
         "presentations_per_second": (ledger.n_presentations + len(curves) * n_test) / wall,
-        "target": cfg.training.target if cfg.backend == "spiking" else "numpy",
-        "device": cfg.training.device if cfg.backend == "spiking" else "numpy",
-        **_time_budget(cfg, ledger.n_presentations, len(curves) * n_test),
-        "operations": operation_counts(cfg.backend, ledger),
-        "neurobench": _neurobench(cfg, ledger, final),
+        **cfg.backend.run_metrics(cfg, ledger.n_presentations, len(curves) * n_test),
+        "operations": cfg.backend.operation_counts(ledger),
+        "neurobench": cfg.backend.neurobench(cfg.spec, ledger, final),
         "curves": curves,
     }
     target = cfg.training.target_accuracy
@@ -316,28 +322,6 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
     return metrics
 
 
-def _neurobench(cfg: RunConfig, ledger: EnergyLedger, final) -> dict:
-    """NeuroBench-style metrics of the training presentations (see :mod:`spikegate.energy.operations`)."""
-    if cfg.backend != "spiking":
-        return neurobench_metrics("rate", ledger, final)
-    spec = cfg.spec
-    state = len(spec.neuron.initial) + 2 if isinstance(spec.neuron, NeuronEquations) else 3   # (v, ...), I, x
-    return neurobench_metrics("spiking", ledger, final, steps_per_presentation=int(round(float(spec.t_stim / spec.dt))),
-                              state_per_neuron=state, state_per_input=1)
-
-
-def _time_budget(cfg: RunConfig, n_train_presentations: int, n_test_presentations: int) -> dict:
-    """Spiking: the biological time the presentations stand for; a training presentation is its
-    stimulus window plus the post-decision interval of the ERN (simulated or in closed form)."""
-    if cfg.backend != "spiking":
-        return {}
-    spec = cfg.spec
-    per_train = float(spec.presentation_time / second)
-    per_test = float(spec.test_network().t_stim / second)
-    return {"ern_integration": spec.ern.integration, "presentation_seconds": per_train,
-            "simulated_seconds": n_train_presentations * per_train + n_test_presentations * per_test}
-
-
 def load_run(run_dir, data_dir=None, seed_offset: int = 7, overrides=()):
     """Rebuild a trained classifier from its run directory.
 
@@ -350,7 +334,7 @@ def load_run(run_dir, data_dir=None, seed_offset: int = 7, overrides=()):
     overrides = list(overrides) + ([("data.dir", str(data_dir))] if data_dir else [])
     cfg = resolve(rec.config, overrides, unread_gate_keys="drop")
     ds = load_dataset(cfg)
-    clf = build(cfg, ds, seed_offset=seed_offset)
+    clf = cfg.backend.build(cfg, ds, seed_offset=seed_offset)
     for k in range(cfg.spec.n_projections):
         if f"w{k}" not in rec.weights:
             raise DataError(f"run directory {run_dir}: weights.npz lacks w{k} (the model has "
@@ -359,7 +343,7 @@ def load_run(run_dir, data_dir=None, seed_offset: int = 7, overrides=()):
             clf.set_weights(k, rec.weights[f"w{k}"])
         except (ValueError, ParameterError) as exc:
             raise DataError(f"run directory {run_dir}: weights.npz w{k}: {exc}") from None
-    return cfg, ds, clf, build_tester(cfg, ds, clf, seed_offset=seed_offset), rec
+    return cfg, ds, clf, cfg.backend.build_tester(cfg, ds, clf, seed_offset=seed_offset), rec
 
 
 def evaluate(run_dir, data_dir=None, progress: bool = True) -> dict:
@@ -375,4 +359,4 @@ def evaluate(run_dir, data_dir=None, progress: bool = True) -> dict:
         bar.close()
     return {"test_accuracy": log.accuracy, "recorded_test_accuracy": rec.metrics.get("test_accuracy"),
             "n_test": len(ds.x_test), "wall_seconds": log.wall_seconds, "model": cfg.name, "gate": cfg.gate.name,
-            "backend": cfg.backend}
+            "backend": cfg.backend.name}

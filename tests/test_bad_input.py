@@ -161,7 +161,7 @@ CASES = {
     "one layer": (lambda t: train_args(t, "network.layers=[64]"), "need at least inputs and outputs"),
     "one output class": (lambda t: train_args(t, "network.layers=[64,1]"), "need at least 2 output classes"),
     "unknown gate": (lambda t: [*train_args(t), "--gate", "foo"], "gate.name = 'foo': unknown"),
-    "gate key not read": (lambda t: [*train_args(t, "gate.kappa=3"), "--gate", "lazy"], "not read by gate 'lazy'"),
+    "gate key not read": (lambda t: [*train_args(t, "gate.half_snr=3"), "--gate", "lazy"], "not read by gate 'lazy'"),
     "negative eta": (lambda t: train_args(t, "rule.eta=-1 Hz"), "rule.eta = -1. * hertz: must be > 0"),
     "NaN time constant": (lambda t: train_args(t, "rule.tau_e=nan ms"), "rule.tau_e = 'nan ms': expected"),
     "zero input rate": (lambda t: train_args(t, "input.nu_max=0 Hz"), "input.nu_max = 0. * hertz: must be > 0"),
@@ -366,7 +366,7 @@ def _store(t, manifest):
 
 def _finished_store(t):
     """A store with one finished point (only what collect reads)."""
-    from spikegate.scan.spec import config_hash
+    from spikegate.config import config_hash
 
     if not (t / "st").exists():
         config = "seed = 1\n"

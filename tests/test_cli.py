@@ -113,9 +113,9 @@ def test_overrides_are_typed_and_resolved():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--gate", "lazy", "--set", "gate.kappa=3"], "gate.kappa = 3: not read by gate 'lazy'"),
-    (["--gate", "trace", "--set", "gate.kappa=3"], "gate.kappa = 3: not read by gate 'trace' (it reads tau_mem, theta_mem)"),
-    (["--gate", "margin", "--set", "gate.tau_mem=3"], "gate.tau_mem = 3: not read by gate 'margin' (it reads kappa)"),
+    (["--gate", "lazy", "--set", "gate.half_snr=3"], "gate.half_snr = 3: not read by gate 'lazy'"),
+    (["--gate", "trace", "--set", "gate.min_margin=3"], "gate.min_margin = 3: not read by gate 'trace' (it reads tau_mem, theta_mem)"),
+    (["--gate", "margin", "--set", "gate.tau_mem=3"], "gate.tau_mem = 3: not read by gate 'margin' (it reads min_margin)"),
 ])
 def test_a_gate_key_the_gate_does_not_read_is_one_line_exit_2(args, message, tmp_path, capsys):
     code, err, out = run_cli(["train", DIGITS] + args, tmp_path, capsys)
@@ -130,7 +130,7 @@ def test_gate_keys_of_the_model_file_follow_its_gate(tmp_path):
     model["gate"] = {"name": "trace", "tau_mem": 3}
     assert resolve(model).gate.tau_mem == 3.0                       # read by the file's gate: valid
     assert resolve(model, gate="lazy").section("gate") == {"name": "lazy"}   # another gate: dropped
-    assert resolve(model, gate="margin", overrides=["gate.kappa=4"]).gate.kappa == 4
+    assert resolve(model, gate="margin", overrides=["gate.min_margin=4"]).gate.min_margin == 4
     model["gate"] = {"name": "lazy", "tau_mem": 3}
     with pytest.raises(ConfigError, match=r"^gate.tau_mem = 3: not read by gate 'lazy'"):
         resolve(model)                                              # the file contradicts itself

@@ -100,7 +100,7 @@ def test_download_into_the_user_cache(mnist_dir, tmp_path, monkeypatch):
     monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
     ds = load_mnist()
     assert len(fetched) == 4 and all(u.startswith("https://") for u in fetched)
-    assert sorted(p.name for p in (tmp_path / "spikegate" / "mnist").iterdir()) == sorted(
+    assert sorted(p.name for p in (tmp_path / "spikegate" / "mnist").glob("*.gz")) == sorted(
         f"{n}.gz" for n in MNIST_SHA256)
     assert ds.x_train.shape == (60000, 784)
     fetched.clear()
@@ -121,3 +121,33 @@ def test_offline_error_says_where_to_put_the_files(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "could not be downloaded" in msg and "network is unreachable" in msg
     assert "--data-dir DIR" in msg and "SPIKEGATE_DATA_DIR" in msg and "\n" not in msg
+
+
+def test_the_embedded_digits_are_scikit_learns_without_importing_it():
+    from sklearn.datasets import load_digits
+
+    from spikegate.data import digits_arrays
+
+    pixels, labels = digits_arrays()
+    ref = load_digits()
+    np.testing.assert_array_equal(pixels, ref.data)
+    np.testing.assert_array_equal(labels, ref.target)
+
+
+def test_a_decoded_mnist_file_is_read_from_the_cache_and_a_damaged_copy_is_decoded_anew(mnist_dir, tmp_path,
+                                                                                          monkeypatch):
+    import spikegate.data as data_mod
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = mnist_dir / "t10k-labels-idx1-ubyte.gz"
+    sha = data_mod.MNIST_SHA256["t10k-labels-idx1-ubyte"]
+    first = data_mod.read_idx(path, sha)
+    copies = list((tmp_path / "spikegate" / "mnist" / "decoded").iterdir())
+    assert len(copies) == 1 and copies[0].stat().st_size == 10008
+    monkeypatch.setattr(data_mod, "gunzip", lambda payload: (_ for _ in ()).throw(AssertionError("decoded again")))
+    np.testing.assert_array_equal(data_mod.read_idx(path, sha), first)       # from the copy, verified
+    copies[0].write_bytes(b"\0" * 10008)                                       # damaged: decoded anew
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    np.testing.assert_array_equal(data_mod.read_idx(path, sha), first)
+    assert copies[0].read_bytes()[:4] == b"\0\0\x08\x01"

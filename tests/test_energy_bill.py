@@ -10,7 +10,8 @@ import pytest
 
 from spikegate import GatedClassifier, Lazy, NetworkSpec, PoissonInput, ThreeFactorRule, train
 from spikegate.cli import main
-from spikegate.energy import bill, bill_curves, energy_to_target, neurobench_metrics, operation_counts, totals
+from spikegate.backends import get_backend
+from spikegate.energy import bill, bill_curves, energy_to_target, operation_counts, totals
 from spikegate.ledger import EnergyLedger
 
 from conftest import TINY_MODEL, tiny_dataset
@@ -153,8 +154,7 @@ def test_spike_and_synaptic_event_counts_equal_spike_monitors():
     ops = operation_counts("spiking", ledger)
     assert ops["spikes"] == counts.sum()
     assert ops["synaptic_events"] == counts[:, 0].sum() * 5 + counts[:, 1].sum() * 3
-    nb = neurobench_metrics("spiking", ledger, [clf.weights(0), clf.weights(1)], steps_per_presentation=40,
-                            state_per_neuron=3, state_per_input=1)
+    nb = get_backend("spiking").neurobench(spec, ledger, [clf.weights(0), clf.weights(1)])   # 40 steps of LIF
     assert nb["synaptic_operations"]["Effective_ACs"] == pytest.approx(ops["synaptic_events"] / 6)
     assert nb["synaptic_operations"]["Dense"] == (8 * 5 + 5 * 3) * 40
     assert nb["synaptic_operations"]["Effective_MACs"] == 0
@@ -162,7 +162,7 @@ def test_spike_and_synaptic_event_counts_equal_spike_monitors():
     assert nb["footprint"] == (8 * 5 + 5 * 3) * 8 + (8 * 3 + 8 * 1) * 8
     w = [clf.weights(0), clf.weights(1)]
     w[0][:2] = 0.0
-    assert neurobench_metrics("spiking", ledger, w)["connection_sparsity"] == pytest.approx(10 / 55)
+    assert get_backend("spiking").neurobench(spec, ledger, w)["connection_sparsity"] == pytest.approx(10 / 55)
 
 
 def test_metrics_json_holds_neurobench_metrics_of_the_ledger(tmp_path):

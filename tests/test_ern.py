@@ -83,9 +83,9 @@ def _run(spec, gate, n=40, seed=5, name="sgern"):
 def test_simulated_and_closed_form_ern_write_the_same(rise):
     """The simulated post-decision interval (ERN and eligibility integrated in Brian2) and the
     closed form give the same writes and the same weights (1e-6 relative) over many presentations."""
-    from spikegate import ERN
+    from spikegate import ERNGate
 
-    runs = {mode: _run(_ern_spec(mode, rise=rise), ERN(), name=f"sg{mode[:3]}") for mode in ("closed_form", "simulated")}
+    runs = {mode: _run(_ern_spec(mode, rise=rise), ERNGate(), name=f"sg{mode[:3]}") for mode in ("closed_form", "simulated")}
     (closed, log_c), (sim, log_s) = runs["closed_form"], runs["simulated"]
     np.testing.assert_array_equal(log_s.writes, log_c.writes)
     np.testing.assert_array_equal(log_s.gate_open, log_c.gate_open)
@@ -96,7 +96,9 @@ def test_simulated_and_closed_form_ern_write_the_same(rise):
         assert np.abs(w_s - w_c).max() <= 1e-6 * np.abs(w_c).max()
         assert not np.array_equal(w_c, closed.weights(k) * 0)  # weights are not trivially zero
     # the simulated interval is simulated: each presentation is a stimulus and 5 silent ticks
-    assert sim.rows_per_presentation() == 1 + 5 and closed.rows_per_presentation() == 1
+    from spikegate.backends.spiking.schedule import rows_per_presentation
+
+    assert rows_per_presentation(sim.spec) == 1 + 5 and rows_per_presentation(closed.spec) == 1
 
 
 def test_ern_is_recorded_with_a_state_monitor():
@@ -111,7 +113,7 @@ def test_ern_is_recorded_with_a_state_monitor():
     ds = tiny_dataset(n_train=3)
     b2.seed(1)
     clf = GatedClassifier(spec, Always(), ds.x_train, seed=1, chunk=4, name="sgmon")
-    ern_mon = b2.StateMonitor(clf.ern, "ern", record=0, name="sgmon_ern_monitor")
+    ern_mon = b2.StateMonitor(clf.ern_group, "ern", record=0, name="sgmon_ern_monitor")
     x_mon = b2.StateMonitor(clf.input, "x", record=True, name="sgmon_x_monitor")
     net = b2.Network(clf.objects, ern_mon, x_mon)
     clf.load_schedule([0, 1], ds.y_train[:2])

@@ -57,21 +57,21 @@ def test_gates_are_frozen_hashable_values():
     assert len({Lazy(), Lazy(), Memorized(), Margin(2), Margin(2)}) == 3
     with pytest.raises(Exception):
         Lazy().x = 1
-    assert Lazy().kappa == 1 and Margin(3).kappa == 3 and Always().always
+    assert Lazy().margin_threshold == 0 and Margin(3).min_margin == 3 and Margin(3).margin_threshold == 2 and Always().always
     assert Memorized().tau_mem == math.inf and not Lazy().uses_memory and Trace(2).uses_memory
 
 
 @pytest.mark.parametrize("call, message", [
     (lambda: Trace(-1.0), "Trace.tau_mem = -1.0: must be >= 0"),
     (lambda: Trace(1.0, 0.0), "Trace.theta_mem = 0.0: must be > 0 and <= 1"),
-    (lambda: Margin(0), "Margin.kappa = 0: must be >= 1"),
-    (lambda: Margin(1.5), "Margin.kappa = 1.5: expected an integer"),
+    (lambda: Margin(0), "Margin.min_margin = 0: must be >= 1"),
+    (lambda: Margin(1.5), "Margin.min_margin = 1.5: expected an integer"),
     (lambda: make_gate("sometimes"), "gate = 'sometimes': unknown gate; allowed: always, lazy, memorized, trace, margin, ern"),
-    (lambda: make_gate("ern", theta_write=0), "ERN.theta_write = 0: must be > 0 and <= 1"),
-    (lambda: make_gate("ern", bias=0.5), "ERN.bias = 0.5: must be >= 1"),
-    (lambda: make_gate("ern", noise=0), "ERN.noise = 0: must be > 0"),
-    (lambda: make_gate("ern", graded="yes"), "ERN.graded = 'yes': expected true or false"),
-    (lambda: make_gate("lazy", kappa=2), "gate.kappa = 2: not read by gate 'lazy' (it has no parameters); remove it"),
+    (lambda: make_gate("ern", theta_write=0), "ERNGate.theta_write = 0: must be > 0 and <= 1"),
+    (lambda: make_gate("ern", bias=0.5), "ERNGate.bias = 0.5: must be >= 1"),
+    (lambda: make_gate("ern", snr_width=0), "ERNGate.snr_width = 0: must be > 0"),
+    (lambda: make_gate("ern", graded="yes"), "ERNGate.graded = 'yes': expected true or false"),
+    (lambda: make_gate("lazy", half_snr=2), "gate.half_snr = 2: not read by gate 'lazy' (it has no parameters); remove it"),
 ])
 def test_gate_errors_name_parameter_value_and_range(call, message):
     with pytest.raises(ParameterError) as err:
@@ -80,9 +80,9 @@ def test_gate_errors_name_parameter_value_and_range(call, message):
 
 
 def test_ern_decision_by_hand():
-    from spikegate.model import ERN, gate_decision
+    from spikegate.model import ERNGate, gate_decision
 
-    gate = ERN(kappa=1.0, noise=0.5, bias=2.0, theta_write=0.2)
+    gate = ERNGate(half_snr=1.0, snr_width=0.5, bias=2.0, theta_write=0.2)
     margin = np.array([-2.0, 0.0, 1.0, 3.0, 9.0, 3.0])
     noise = np.array([3.0, 3.0, 2.0, 3.0, 3.0, 3.0])   # z = m / sigma: -, 0, 0.5, 1, 3, 1
     memory = np.array([0, 0, 0, 0, 0, 1], bool)
@@ -92,7 +92,7 @@ def test_ern_decision_by_hand():
     np.testing.assert_allclose(d.drive, expected, rtol=1e-12)
     np.testing.assert_array_equal(d.mistake, [True, True, False, False, False, False])
     np.testing.assert_array_equal(d.open, [True, True, True, True, False, True])   # crn(3) = 0.009 < 0.2
-    assert crn(1.0) == 0.25 and d.drive[3] == 0.25                               # half the largest CRN at z = kappa
-    binary = gate_decision(margin, memory, ERN(graded=False), noise=noise)
+    assert crn(1.0) == 0.25 and d.drive[3] == 0.25                               # half the largest CRN at z = half_snr
+    binary = gate_decision(margin, memory, ERNGate(graded=False), noise=noise)
     np.testing.assert_array_equal(binary.open, [True, True, False, False, False, True])
     np.testing.assert_array_equal(binary.drive, [1, 1, 0, 0, 0, 1])

@@ -64,12 +64,12 @@ def test_always_gate_opens_on_correct(blank_classifier):
 def test_in_graph_decision_is_the_shared_gate_decision(blank_classifier):
     """The generated code decides exactly as spikegate.model.gate_decision (which the rate backend calls):
     mistakes, gates and ERN drives, for every kind of gate, with and without the memory."""
-    from spikegate.model import ERN, Memorized, gate_decision, margins
+    from spikegate.model import ERNGate, Memorized, gate_decision, margins
 
     clf = blank_classifier
     rng = np.random.default_rng(3)
-    gates = [Lazy(), Margin(2), Margin(3), Always(), Memorized(), ERN(), ERN(kappa=1.5, noise=0.3, bias=1.0),
-             ERN(graded=False)]
+    gates = [Lazy(), Margin(2), Margin(3), Always(), Memorized(), ERNGate(), ERNGate(half_snr=1.5, snr_width=0.3, bias=1.0),
+             ERNGate(graded=False)]
     seen = set()
     for trial in range(48):
         counts, label = rng.integers(0, 12, size=3), int(rng.integers(0, 3))
@@ -162,7 +162,7 @@ def test_expected_spiking_update_matches_rate_delta_rule():
         w0 = clf.weights(0)
         log = clf.present(np.zeros(100, dtype=int), np.zeros(100, dtype=int))
         blocks.append((clf.weights(0) - w0) / 100)
-        counts.append(log.counts.mean(axis=0))
+        counts.append(log.outputs.mean(axis=0))
     blocks = np.array(blocks)
     mean_dw = blocks.mean(axis=0)
     sem = blocks.std(axis=0, ddof=1) / math.sqrt(len(blocks))
@@ -238,14 +238,14 @@ def test_spec_errors(kwargs, message):
 
 def test_test_window_network_reads_the_trained_weights_over_t_test():
     from spikegate.config import resolve
-    from spikegate.backends import build as build_classifier, build_tester as build_test_classifier, present_test_set
+    from spikegate.backends import present_test_set
 
     ds = tiny_dataset()
     cfg = resolve(TINY_MODEL, ["network.t_test='90 ms'"])
     assert cfg.test_spec.t_stim == 90 * ms and cfg.spec.t_stim == 30 * ms
-    clf = build_classifier(cfg, ds)
-    tester = build_test_classifier(cfg, ds, clf)
-    assert tester is not clf and build_test_classifier(resolve(TINY_MODEL), ds, clf) is clf
+    clf = cfg.backend.build(cfg, ds)
+    tester = cfg.backend.build_tester(cfg, ds, clf)
+    assert tester is not clf and cfg.backend.build_tester(resolve(TINY_MODEL), ds, clf) is clf
     clf.present(np.arange(40), ds.y_train, learn=True)
     idx = np.arange(40, 60)
     short = clf.present(idx, ds.y_test, learn=False)
@@ -254,7 +254,7 @@ def test_test_window_network_reads_the_trained_weights_over_t_test():
         np.testing.assert_array_equal(tester.weights(k), clf.weights(k))
     # after an onset delay t0 (membranes charging from rest) outputs fire at a steady rate, so
     # counts scale as (T - t0): ratio = (90 - t0) / (30 - t0), with t0 a few ms (tau_m = 20 ms)
-    ratio = long.counts.sum() / short.counts.sum()
+    ratio = long.outputs.sum() / short.outputs.sum()
     onset_ms = (90 - 30 * ratio) / (1 - ratio)
     assert 1 < onset_ms < 15, (ratio, onset_ms)
     assert not long.gate_open.any() and long.writes.sum() == 0

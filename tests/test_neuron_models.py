@@ -8,7 +8,7 @@ import pytest
 from spikegate import LIF, GatedClassifier, Lazy, NetworkSpec, NeuronEquations, train
 from spikegate.config import resolve
 from spikegate.errors import ConfigError, ParameterError
-from spikegate.model.neuron import RESERVED_NAMES
+from spikegate.backends.spiking.equations import reserved_names
 
 from conftest import ROOT, TINY_MODEL, tiny_dataset
 
@@ -56,7 +56,7 @@ def test_adex_model_file_learns_and_adapts():
         neuron = cfg.spec.neuron.replace(parameters={**dict(cfg.spec.neuron.parameters), **change})
         clf = GatedClassifier(cfg.spec.replace(neuron=neuron), Lazy(), images, seed=1, chunk=30)
         clf.set_weights(0, res.classifier.weights(0))
-        counts[label] = clf.present(np.arange(30), labels, learn=False).counts.sum()
+        counts[label] = clf.present(np.arange(30), labels, learn=False).outputs.sum()
     assert 0 < counts["adapting"] < counts["no adaptation"], counts    # same input spikes (seed), less firing
 
 
@@ -66,12 +66,12 @@ def test_every_spikegate_variable_is_reserved():
     clf = GatedClassifier(spec, Lazy(), np.zeros((2, 4)), chunk=2, name="reserved_check")
     groups = clf.layers + [clf.input] + clf.synapses + clf.feedback
     internal = {"lastspike", "not_refractory", "i", "j", "t", "dt", "N", "t_in_timesteps", "N_incoming",
-                "N_outgoing", "delay", "_spikespace", "lastupdate", "v", "tau_m", "v_rest", "v_reset", "v_th",
+                "N_outgoing", "delay", "_spikespace", "lastupdate", "v", "tau_m", "v_rest", "v_reset", "v_threshold",
                 "_synaptic_pre", "_synaptic_post", "_presynaptic_idx", "_postsynaptic_idx",
                 "_source_offset", "_target_offset", "N_pre", "N_post", "_n_sources", "_n_targets"}
     names = {n.removesuffix("_pre").removesuffix("_post") for g in groups for n in g.variables}
     names = {n for n in names if not n.startswith("_") and n not in internal}
-    assert names <= RESERVED_NAMES, sorted(names - RESERVED_NAMES)
+    assert names <= reserved_names(), sorted(names - reserved_names())
 
 
 @pytest.mark.parametrize("change, message", [

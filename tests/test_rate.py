@@ -6,8 +6,9 @@ import pytest
 
 from spikegate.errors import ConfigError, ParameterError
 from spikegate.model import make_gate
-from spikegate.backends.rate import (RateClassifier, RateSpec, Restriction, SynapticCaching, margins, path_subset_masks,
-                            random_masks_like, top_fraction_mask)
+from spikegate.backends.rate.classifier import (RateClassifier, margins, path_subset_masks, random_masks_like,
+                                               top_fraction_mask)
+from spikegate.model import RateSpec, Restriction, SynapticCaching
 
 from conftest import tiny_dataset
 
@@ -19,7 +20,7 @@ def _bank(n=120, n_pixels=16, n_classes=3, seed=0):
 
 def _clf(gate="lazy", layers=(16, 12, 3), max_block=512, **kw):
     images, labels, mean = _bank(n_classes=layers[-1])
-    spec = RateSpec(layers=layers, dtype="float64", lr=0.05, sigma=0.2, **kw.pop("spec", {}))
+    spec = RateSpec(layers=layers, dtype="float64", eta=0.05, sigma=0.2, **kw.pop("spec", {}))
     return RateClassifier(spec, make_gate(gate), images, seed=4, mean=mean, max_block=max_block, **kw), labels
 
 
@@ -49,12 +50,12 @@ def test_ledger_matches_an_independent_weight_diff(gate):
 def _sequential_and_blocked(gate, layers=(16, 12, 3), dtype="float64", output="linear_mse", n=600, **kw):
     """The same training run twice: the literal per-sample loop and the blocked path."""
     ds = tiny_dataset(n_train=n, n_test=10, n_pixels=layers[0], n_classes=layers[-1], seed=5)
-    spec = RateSpec(layers=layers, dtype=dtype, output=output, lr=0.05, sigma=0.2)
+    spec = RateSpec(layers=layers, dtype=dtype, output=output, eta=0.05, sigma=0.2)
     order = np.concatenate([np.random.default_rng(s).permutation(n) for s in (0, 1)])  # two epochs
     memgate = np.random.default_rng(2).random(len(order)) < 0.05
     runs = []
     for max_block in (1, 512):
-        clf = RateClassifier(spec, make_gate(gate, kappa=kw.get("kappa")), ds.x_train, seed=4,
+        clf = RateClassifier(spec, make_gate(gate, min_margin=kw.get("min_margin")), ds.x_train, seed=4,
                              mean=ds.x_train.mean(0), max_block=max_block, max_pending=kw.get("max_pending", 32),
                              exact_openings=kw.get("exact_openings", True))
         if "decision_tolerance" in kw:
@@ -64,21 +65,21 @@ def _sequential_and_blocked(gate, layers=(16, 12, 3), dtype="float64", output="l
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("gate, layers, output, kappa", [
+@pytest.mark.parametrize("gate, layers, output, min_margin", [
     ("lazy", (16, 12, 3), "linear_mse", None),
     ("memorized", (16, 12, 3), "softmax_ce", None),
     ("margin", (16, 12, 8, 3), "softmax_ce", 3),
     ("lazy", (16, 3), "linear_mse", None),
 ])
-def test_blocked_forward_passes_equal_the_sequential_loop_bit_for_bit(dtype, gate, layers, output, kappa):
-    (seq, ls), (blk, lb) = _sequential_and_blocked(gate, layers, dtype, output, kappa=kappa, max_pending=8)
+def test_blocked_forward_passes_equal_the_sequential_loop_bit_for_bit(dtype, gate, layers, output, min_margin):
+    (seq, ls), (blk, lb) = _sequential_and_blocked(gate, layers, dtype, output, min_margin=min_margin, max_pending=8)
     assert 50 < lb.gate_open.sum() < len(lb.gate_open) - 50   # many corrections inside blocks, many closed
     for field in ("gate_open", "mistake", "writes", "sum_abs_dw", "sum_abs_dw_alpha"):
         np.testing.assert_array_equal(getattr(lb, field), getattr(ls, field), err_msg=field)
     for k in range(len(layers) - 1):
         np.testing.assert_array_equal(blk.W[k], seq.W[k])
     eps = np.finfo(dtype).eps
-    np.testing.assert_allclose(lb.counts, ls.counts, rtol=0, atol=1e3 * eps)   # logged outputs: rounding only
+    np.testing.assert_allclose(lb.outputs, ls.outputs, rtol=0, atol=1e3 * eps)   # logged outputs: rounding only
     # few forward passes thrown away: n rows, one exact pass per opening, a few block tails
     assert blk.forward_rows < 1.15 * len(lb.gate_open) + lb.gate_open.sum()
 
@@ -100,15 +101,15 @@ def test_decision_guard_recomputes_rows_near_the_threshold_exactly():
     (seq, ls), (blk, lb) = _sequential_and_blocked("lazy", decision_tolerance=np.inf)
     # every row is "near": each is recomputed by the exact one-row pass, results unchanged
     assert blk.forward_rows >= 2 * len(lb.gate_open)
-    np.testing.assert_array_equal(lb.counts, ls.counts)
+    np.testing.assert_array_equal(lb.outputs, ls.outputs)
     np.testing.assert_array_equal(blk.W[0], seq.W[0])
 
 
 def test_closed_gate_writes_nothing_and_skips_the_backward_pass():
     clf, labels = _clf("lazy")
     calls = []
-    original = clf._deltas
-    clf._deltas = lambda *args: calls.append(1) or original(*args)
+    original = clf.deltas_of
+    clf.deltas_of = lambda *args: calls.append(1) or original(*args)
     log = clf.present(np.arange(120), labels)
     assert len(calls) == log.gate_open.sum() > 0
     assert (log.writes[~log.gate_open] == 0).all() and (log.sum_abs_dw[~log.gate_open] == 0).all()
@@ -122,7 +123,7 @@ def test_update_is_minus_lr_times_the_numerical_gradient(output, hidden):
     x, y = clf.images[:1], labels[:1]
 
     def loss():
-        out = clf._forward(x)[2][0]
+        out = clf.forward_pass(x)[2][0]
         t = np.eye(3)[y[0]]
         return 0.5 * ((out - t) ** 2).sum() if output == "linear_mse" else -math.log(out[y[0]])
 
@@ -243,7 +244,7 @@ def test_margins_and_mistakes():
 
 
 @pytest.mark.parametrize("key,value,message", [
-    ("rate.lr", -0.1, "rate.lr = -0.1: must be > 0"),
+    ("rate.eta", -0.1, "rate.eta = -0.1: must be > 0"),
     ("rate.hidden", "tanh", "rate.hidden = 'tanh': unknown; allowed: leaky_relu, sigmoid"),
     ("restrict.top_fraction", 0, "restrict.top_fraction = 0: must be > 0 and <= 1"),
     ("caching.tau", -1, "caching.tau = -1: must be > 0"),
@@ -277,13 +278,13 @@ def test_cli_trains_and_evaluates_a_rate_model(tmp_path, capsys):
     assert f"test accuracy {metrics['test_accuracy']:.4f}" in capsys.readouterr().out
 
 
-def test_margin_gate_opens_below_kappa_minus_one_margin_steps():
+def test_margin_gate_opens_below_min_margin_minus_one_margin_steps():
     clf, _ = _clf("margin", spec={"margin_scale": 0.1})
-    clf.gate = make_gate("margin", kappa=3)            # open while margin < 0.2
+    clf.gate = make_gate("margin", min_margin=3)            # open while margin < 0.2
     margin = np.array([-0.1, 0.0, 0.05, 0.19, 0.21, 1.0])
     mistake = ~(margin > 0)
     np.testing.assert_array_equal(clf._open(margin, mistake, np.zeros(6, bool)),
                                   [True, True, True, True, False, False])
-    clf.gate = make_gate("lazy")                        # kappa = 1: mistakes only
+    clf.gate = make_gate("lazy")                        # min_margin = 1: mistakes only
     np.testing.assert_array_equal(clf._open(margin, mistake, np.array([0, 0, 0, 0, 1, 0], bool)),
                                   [True, True, False, False, True, False])

@@ -15,7 +15,7 @@ from spikegate.model import MetabolicReserve, reserve_step
 from conftest import ROOT, TINY_MODEL, tiny_dataset
 
 RATE_MODEL = {"name": "tiny-rate", "seed": 3, "backend": "rate", "data": {"source": "npz"},
-              "network": {"layers": [16, 8, 3]}, "rate": {"lr": 0.05}, "gate": {"name": "lazy"},
+              "network": {"layers": [16, 8, 3]}, "rate": {"eta": 0.05}, "gate": {"name": "lazy"},
               "train": {"epochs": 2, "eval_every_epoch": False}}
 
 
@@ -88,7 +88,7 @@ def test_reserve_declaration_and_config_errors():
     with pytest.raises(ConfigError, match="needs train.device"):
         resolve(dict(TINY_MODEL, reserve={"capacity": "1 J"}, train={"device": "cpp_standalone"}))
     with pytest.raises(ConfigError, match="batch_size = 1"):
-        run(dict(RATE_MODEL, rate={"lr": 0.05, "batch_size": 4}), {"capacity": "1 J"})
+        run(dict(RATE_MODEL, rate={"eta": 0.05, "batch_size": 4}), {"capacity": "1 J"})
     assert "reserve" not in resolve(TINY_MODEL).values        # no budget: configs unchanged
 
 

@@ -118,9 +118,9 @@ def test_gate_parameters_apply_where_read_and_each_point_trains_once(tiny, tmp_p
 
 def test_a_gate_parameter_no_gate_reads_is_an_error(tiny, tmp_path, capsys):
     scan = write_scan(tmp_path / "unread.toml", {"model": str(tiny / "tiny.toml"),
-                                                 "grid": {"gate.name": ["lazy", "trace"], "gate.kappa": [2, 3]}})
+                                                 "grid": {"gate.name": ["lazy", "trace"], "gate.min_margin": [2, 3]}})
     code, out, err = run_cli(["scan", str(scan), "--store", str(tmp_path / "s"), "--no-progress"], capsys)
-    assert code == 2 and "gate.kappa: not read by any gate of the scan (lazy, trace)" in err, err
+    assert code == 2 and "gate.min_margin: not read by any gate of the scan (lazy, trace)" in err, err
     assert not (tmp_path / "s").exists()
 
 

@@ -11,7 +11,7 @@ from spikegate.files import atomic_path, write_text
 from conftest import tiny_dataset
 
 RATE_MODEL = {"name": "tiny-rate", "seed": 2, "backend": "rate", "data": {"source": "npz"},
-              "network": {"layers": [16, 12, 3]}, "rate": {"lr": 0.05, "sigma": 0.2, "dtype": "float64"},
+              "network": {"layers": [16, 12, 3]}, "rate": {"eta": 0.05, "sigma": 0.2, "dtype": "float64"},
               "gate": {"name": "memorized"}, "train": {"epochs": 3}}
 
 

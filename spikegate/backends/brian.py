@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 
-from ..errors import ParameterError
 
 
 def quiet_brian() -> None:
@@ -49,40 +48,3 @@ def codegen_target(target: str):
         yield
     finally:
         prefs.codegen.target = old
-
-
-#: Neuron models Brian2 has checked in this process (their declaration keys).
-_CHECKED: set = set()
-
-
-def check_neuron_model(neuron) -> None:
-    """Let Brian2 itself check a :class:`~spikegate.model.NeuronEquations` model: units, names,
-    the integration method, threshold and reset, on a one-neuron group of the numpy target.
-
-    Once per distinct model and process; skipped under a standalone device, where the group
-    would join the compiled project. Raises :class:`~spikegate.errors.ParameterError` with
-    Brian2's message on one line.
-    """
-    import brian2 as b2
-    from brian2.devices.device import RuntimeDevice, get_device
-
-    key = neuron._key()
-    if key in _CHECKED or not isinstance(get_device(), RuntimeDevice):
-        return
-    group = None
-    try:
-        with codegen_target("numpy"):
-            group = b2.NeuronGroup(1, neuron.group_equations(), threshold=neuron.threshold, reset=neuron.reset,
-                                   refractory="t_ref", method=neuron.method, namespace={},
-                                   name="spikegate_neuron_check*")
-            b2.Network(group).run(0 * b2.ms, namespace={})
-    except Exception as exc:  # Brian2 reports units, names and methods with several exception types
-        while exc.__cause__ is not None:   # Brian2 wraps the error in the object that met it
-            exc = exc.__cause__
-        first = " ".join(str(exc).split())[:240]
-        raise ParameterError(f"NeuronEquations.equations: Brian2 rejects the model ({type(exc).__name__}): {first}",
-                             "NeuronEquations.equations") from None
-    finally:
-        if group is not None:
-            group._network = -1   # a check, not a forgotten object: no "never included in a network" warning
-    _CHECKED.add(key)

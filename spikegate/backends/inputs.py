@@ -103,7 +103,7 @@ def check_images(images, n_in: int, dtype=float) -> np.ndarray:
     arr = np.asarray(images)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise DataError(f"images: values of type {arr.dtype}; allowed: real numbers in [0, 1]")
-    arr = arr.astype(dtype)
+    arr = arr.astype(dtype, copy=False)
     if arr.ndim != 2 or arr.shape[1] != n_in:
         raise DataError(f"images: shape {arr.shape}, expected (n_images, {n_in})")
     if not np.all(np.isfinite(arr)):

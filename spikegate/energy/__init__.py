@@ -3,10 +3,10 @@ r"""Energy: from synaptic writes to joules, biology beside hardware.
 * :mod:`spikegate.energy.pricing`: the maths of pricing a write (read-modify-write,
   Landauer, ATP, long-term memory) and the metabolic cost :math:`M_\alpha`;
 * :mod:`spikegate.energy.catalogue`: the published figures (:class:`Technology`);
-* :mod:`spikegate.energy.report`: the writes of runs priced, side by side;
 * :mod:`spikegate.energy.operations`: what a run computed (spikes, synaptic events, MACs)
   and NeuroBench-style metrics;
-* :mod:`spikegate.energy.bill`: the whole bill, learning beside computing, per technology.
+* :mod:`spikegate.energy.bill`: the whole bill, learning beside computing, per technology;
+  its ``write`` rows are the report (the writes of runs priced, side by side).
 """
 from ..errors import EnergyError
 from .catalogue import (BIOLOGY_REFERENCE, EVENT_BASES, EventCost, Technology, default_catalogue_path,
@@ -14,12 +14,11 @@ from .catalogue import (BIOLOGY_REFERENCE, EVENT_BASES, EventCost, Technology, d
 from .pricing import (BODY_TEMPERATURE, BOUNDARIES, COSTS, JOULE_PER_ATP, SYNAPSE_STATES, ATPCost, Landauer,
                       LongTermMemory, MetabolicModel, atp_energy, bits_per_synapse, check_bits, figure_energy,
                       landauer_energy, memory_energy_per_write, metabolic_cost, rmw_energy)
-from .report import (CSV_FIELDS, DEFAULT_COMPARE, biology_reference, compare, format_compare, format_report, report,
-                     run_metrics, write_report)
-from .bill import (BASES, BILL_FIELDS, LEARNING, bill, bill_curves, check_abs_dw_per_write, check_bases,
-                   energy_to_target, format_bill, plot_bill, plot_bill_curves, price, totals, write_bill,
-                   write_compare)
-from .operations import format_neurobench, neurobench_metrics, operation_counts
+from .bill import (BASES, BILL_FIELDS, CSV_FIELDS, DEFAULT_COMPARE, LEARNING, bill, bill_curves, biology_reference,
+                   check_abs_dw_per_write, check_bases, compare, energy_to_target, format_bill, format_compare,
+                   format_report, plot_bill, plot_bill_curves, price, report, run_metrics, totals, write_bill,
+                   write_compare, write_report)
+from .operations import format_neurobench, operation_counts
 
 __all__ = [
     "EnergyError", "BIOLOGY_REFERENCE", "EVENT_BASES", "EventCost", "load_events", "Technology", "default_catalogue_path", "load_catalogue", "parse_catalogue",
@@ -29,5 +28,5 @@ __all__ = [
     "biology_reference", "compare", "format_compare", "format_report", "report", "write_compare", "write_report",
     "BASES", "BILL_FIELDS", "LEARNING", "bill", "bill_curves", "check_abs_dw_per_write", "check_bases",
     "energy_to_target", "format_bill", "plot_bill", "plot_bill_curves", "price", "totals", "write_bill",
-    "format_neurobench", "neurobench_metrics", "operation_counts", "run_metrics",
+    "format_neurobench", "operation_counts", "run_metrics",
 ]

@@ -15,8 +15,8 @@ from brian2 import Quantity
 
 from ..errors import EnergyError, ParameterError
 from ..files import read_toml
-from ..model.declaration import Declaration, declaration
-from ..units import check_choice, check_number, check_text
+from ..model.declaration import Declaration, declaration, param
+from ..units import check_text
 from .pricing import (BOUNDARIES, COSTS, MAX_FIGURE, LongTermMemory, check_energy, check_bits, figure_energy,
                       memory_energy_per_write, rmw_energy)
 
@@ -52,44 +52,30 @@ class Technology(Declaration):
     year : int, optional
     """
 
-    name: str
-    figure: str
-    value: float
-    unit: str
-    boundary: str
-    source: str
-    bits: float = 1.0
-    cost: str = "rmw"
-    j_per_bit: Quantity | None = None
-    read_j_per_bit: Quantity | None = None
-    write_j_per_bit: Quantity | None = None
-    process: str = ""
-    year: int | None = None
-    confidence: str = ""
+    name: str = param(kind="text", required=True, doc="catalogue name")
+    figure: str = param(kind="text", required=True, doc="the figure as published")
+    value: float = param(minimum=0, strict_min=True, cast=float, doc="the figure as a number")
+    unit: str = param(kind="text", required=True, doc="J ... zJ, optionally /bit, or ATP")
+    boundary: str = param(choices=BOUNDARIES, doc="what the figure includes")
+    source: str = param(kind="text", required=True, doc="where it was published")
+    bits: float = param(1.0, minimum=0, strict_min=True, maximum=1e12, cast=float, doc="bits the figure covers")
+    cost: str = param("rmw", choices=COSTS, doc="how a weight write is charged")
+    j_per_bit: Quantity | None = param(None, kind="any", doc="J per bit (default: value x unit / bits)")
+    read_j_per_bit: Quantity | None = param(None, kind="any", doc="read J per bit for rmw (default: j_per_bit)")
+    write_j_per_bit: Quantity | None = param(None, kind="any", doc="write J per bit for rmw (default: j_per_bit)")
+    process: str = param("", doc="process or conditions")
+    year: int | None = param(None, minimum=1800, maximum=2100, integer=True, optional=True, doc="year published")
+    confidence: str = param("", doc="how far to trust the figure")
 
-    def __post_init__(self):
-        check_text("Technology.name", self.name)
-        check_text("Technology.figure", self.figure)
-        check_text("Technology.source", self.source)
-        check_text("Technology.process", self.process, required=False)
-        check_text("Technology.confidence", self.confidence, required=False)
-        value = float(check_number("Technology.value", self.value, minimum=0, strict_min=True))
-        self._set("value", value)
-        check_text("Technology.unit", self.unit)
-        check_choice("Technology.boundary", self.boundary, BOUNDARIES)
-        check_choice("Technology.cost", self.cost, COSTS)
-        energy, _ = figure_energy(value, self.unit, "Technology.unit")
+    def validate(self):
+        energy, _ = figure_energy(self.value, self.unit, "Technology.unit")
         if not energy <= MAX_FIGURE:   # larger figures overflow the bill (and inf compares False)
-            raise ParameterError(f"Technology.value = {value:g} {self.unit}: must be <= {MAX_FIGURE!r} per unit",
+            raise ParameterError(f"Technology.value = {self.value:g} {self.unit}: must be <= {MAX_FIGURE!r} per unit",
                                  "Technology.value")
-        self._set("bits", float(check_number("Technology.bits", self.bits, minimum=0, strict_min=True, maximum=1e12)))
         for name in ("j_per_bit", "read_j_per_bit", "write_j_per_bit"):  # kept as given (None = derived)
             v = getattr(self, name)
             if v is not None:
                 self._set(name, check_energy(f"Technology.{name}", v))
-        if self.year is not None:
-            self._set("year", check_number("Technology.year", self.year, minimum=1800, maximum=2100,
-                                           integer=True))
 
     @property
     def joule_per_bit(self) -> Quantity:
@@ -154,41 +140,31 @@ class EventCost(Declaration):
     year : int, optional
     """
 
-    name: str
-    figure: str
-    basis: str
-    technologies: tuple
-    value: float
-    unit: str
-    boundary: str
-    source: str
-    process: str = ""
-    year: int | None = None
-    confidence: str = ""
+    name: str = param(kind="text", required=True, doc="entry name")
+    figure: str = param(kind="text", required=True, doc="the figure as published")
+    basis: str = param(choices=EVENT_BASES, doc="what is counted")
+    technologies: tuple = param(kind="any", doc="the technologies (by name) this figure computes on")
+    value: float = param(minimum=0, strict_min=True, cast=float, doc="the figure per event")
+    unit: str = param(kind="text", required=True, doc="J ... zJ, or ATP")
+    boundary: str = param(choices=BOUNDARIES, doc="what the figure includes")
+    source: str = param(kind="text", required=True, doc="where it was published")
+    process: str = param("", doc="process or conditions")
+    year: int | None = param(None, minimum=1800, maximum=2100, integer=True, optional=True, doc="year published")
+    confidence: str = param("", doc="how far to trust the figure")
 
-    def __post_init__(self):
-        for name in ("name", "figure", "source", "unit"):
-            check_text(f"EventCost.{name}", getattr(self, name))
-        for name in ("process", "confidence"):
-            check_text(f"EventCost.{name}", getattr(self, name), required=False)
-        check_choice("EventCost.basis", self.basis, EVENT_BASES)
-        check_choice("EventCost.boundary", self.boundary, BOUNDARIES)
+    def validate(self):
         techs = self.technologies
         if isinstance(techs, str) or not isinstance(techs, (list, tuple)) or not techs:
             raise ParameterError(f"EventCost.technologies = {techs!r}: expected a non-empty list of technology "
                                  "names", "EventCost.technologies")
         self._set("technologies", tuple(check_text("EventCost.technologies", t) for t in techs))
-        value = float(check_number("EventCost.value", self.value, minimum=0, strict_min=True))
-        self._set("value", value)
-        energy, per_bit = figure_energy(value, self.unit, "EventCost.unit")
+        energy, per_bit = figure_energy(self.value, self.unit, "EventCost.unit")
         if per_bit:
             raise ParameterError(f"EventCost.unit = {self.unit!r}: a figure per event, not per bit",
                                  "EventCost.unit")
         if not energy <= MAX_FIGURE:
-            raise ParameterError(f"EventCost.value = {value:g} {self.unit}: must be <= {MAX_FIGURE!r} per event",
+            raise ParameterError(f"EventCost.value = {self.value:g} {self.unit}: must be <= {MAX_FIGURE!r} per event",
                                  "EventCost.value")
-        if self.year is not None:
-            self._set("year", check_number("EventCost.year", self.year, minimum=1800, maximum=2100, integer=True))
 
     @property
     def joule_per_event(self) -> Quantity:

@@ -219,11 +219,11 @@ def check_statements(where: str, text: str, targets, names) -> str:
 def base_units() -> frozenset:
     """The unit names Brian2 accepts in equations (``volt``, ``second``, ``siemens``, ...)."""
     global _BASE_UNIT
-    if _BASE_UNIT is None:
-        import brian2.equations.equations as eqs_module
+    if _BASE_UNIT is None:   # the units of scale 1 (Brian2 itself refuses any other in equations)
+        from brian2.core.namespace import DEFAULT_UNITS
 
-        eqs_module.dimensions_and_type_from_string("volt")   # Brian2 fills its table on first use
-        _BASE_UNIT = frozenset(n for n in eqs_module._base_units if IDENTIFIER.fullmatch(n) and not n.startswith("_"))
+        _BASE_UNIT = frozenset(n for n, u in DEFAULT_UNITS.items() if IDENTIFIER.fullmatch(n) and float(u) == 1.0
+                               and n[-1] not in "23")
     return _BASE_UNIT
 
 

@@ -15,7 +15,7 @@ Every gate is one parametrisation of the same decision (:func:`gate_decision`):
 
     \mathrm{mistake} &= \lnot (m > 0) \quad \text{(wrong argmax, tie, silence, NaN)}, \\
     A &= \begin{cases} 1 & \text{mistake} \\
-        \dfrac{1}{b}\,\dfrac{1}{1 + e^{(z - \kappa)/s}}, \; z = \dfrac{m}{\sigma u} & \text{correct, graded (the CRN)} \\
+        \dfrac{1}{b}\,\dfrac{1}{1 + e^{(z - z_{1/2})/s}}, \; z = \dfrac{m}{\sigma u} & \text{correct, graded (the CRN)} \\
         [\,m \le \theta_m u\,] & \text{correct, binary} \end{cases} \\
     D &= 1 - (1 - A)(1 - M) \quad \text{(the memory adds to the drive, saturating at 1)}, \\
     \mathrm{open} &= \mathrm{always} \lor (D \ge \theta_w), \qquad
@@ -27,18 +27,19 @@ open presentation is scaled by its drive, the ERN amplitude (:mod:`spikegate.mod
 * ``always``: every presentation, drive 1 (conventional learning);
 * ``lazy``: binary, :math:`\theta_m = 0`, no memory: exactly the mistakes;
 * ``memorized`` / ``trace``: ``lazy`` plus the memory (:math:`\tau_\mathrm{mem} = \infty` or finite);
-* ``margin(kappa)``: binary, :math:`\theta_m = \kappa - 1`: correct trials with a margin below
-  :math:`\kappa` too;
+* ``margin(min_margin)``: binary, :math:`\theta_m = m_\mathrm{min} - 1`: correct trials with a
+  margin below ``min_margin`` (an integer number of margin units) too;
 * ``ern``: graded: an error raises the full ERN (:math:`A = 1`), an uncertain correct trial
   a correct-response negativity (CRN) that falls off with the margin measured in units of
-  its noise (the signal-to-noise ratio :math:`z`; half the largest CRN at :math:`z = \kappa`),
+  its noise (the signal-to-noise ratio :math:`z`; half the largest CRN at :math:`z = z_{1/2}`,
+  ``half_snr``, falling off over ``snr_width``),
   a confident one about nothing; the negativity bias :math:`b \ge 1` makes errors
   weigh :math:`b` times the largest CRN; the memory adds to the drive; a presentation writes
   only when the drive reaches :math:`\theta_w`. With ``graded = false`` it is exactly
   ``lazy`` (``tau_mem = 0``), ``trace`` or ``memorized`` (``tau_mem = inf``).
 
-The spiking backend compiles :data:`RIVAL_CODE` and :data:`DECISION_CODE`, the same
-decision in Brian2 code (a test checks that both agree on random counts).
+The spiking backend compiles the same decision in Brian2 code
+(:mod:`spikegate.backends.spiking.equations`; a test checks that both agree on random counts).
 
 The gates' fields are the keys of the model file's ``[gate]`` section; a gate reads
 only its own fields (:meth:`Gate.reads`).
@@ -51,8 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParameterError
-from ..units import check_bool, check_number
-from .declaration import Declaration, declaration
+from .declaration import Declaration, declaration, param
 
 
 class Gate(Declaration):
@@ -60,12 +60,14 @@ class Gate(Declaration):
 
     #: open on every presentation
     always = False
-    #: margin threshold: open while the margin is below kappa units (1: on mistakes)
-    kappa = 1
+    #: binary gates: margins at most this many margin units open the gate (0: the mistakes)
+    margin_threshold = 0
     #: mistake-memory time constant in presentations of a sample (0: no memory)
     tau_mem = 0.0
     #: memory threshold: a remembered mistake opens the gate while mu >= theta_mem
     theta_mem = 0.5
+    #: old ``[gate]`` keys of this gate and their new names (read with a deprecation line)
+    renamed: dict = {}
 
     @property
     def uses_memory(self) -> bool:
@@ -84,8 +86,8 @@ class Gate(Declaration):
 
     def decision_constants(self, unit: float = 1.0) -> "DecisionConstants":
         """The constants of :func:`gate_decision` for margins measured in ``unit``."""
-        return DecisionConstants(always=self.always, graded=False, threshold=(self.kappa - 1) * unit,
-                                 kappa=0.0, noise=1.0, bias=1.0, theta_write=1.0)
+        return DecisionConstants(always=self.always, graded=False, threshold=self.margin_threshold * unit,
+                                 half_snr=0.0, snr_width=1.0, bias=1.0, theta_write=1.0)
 
     @classmethod
     def reads(cls) -> tuple[str, ...]:
@@ -105,54 +107,52 @@ class Lazy(Gate):
     """Lazy learning (Pache & van Rossum 2023): learn only on current mistakes."""
 
 
+_THETA_MEM = dict(minimum=0, maximum=1, strict_min=True, doc="a remembered mistake opens the gate while mu >= theta_mem")
+
+
 @declaration
 class Memorized(Gate):
     """Memorized mistake gating: once a sample was a mistake, always learn on it (tau_mem = inf)."""
 
-    theta_mem: float = 0.5
+    theta_mem: float = param(0.5, **_THETA_MEM)
     tau_mem = math.inf
-
-    def __post_init__(self):
-        self._set("theta_mem", check_number("Memorized.theta_mem", self.theta_mem, minimum=0, maximum=1,
-                                            strict_min=True))
 
 
 @declaration
 class Trace(Gate):
     r"""Mistake gating with a decaying memory :math:`\mu_s` (time constant in presentations)."""
 
-    tau_mem: float = 5.0
-    theta_mem: float = 0.5
+    tau_mem: float = param(5.0, minimum=0, allow_inf=True, cast=float,
+                           doc="memory time constant, in presentations of the sample")
+    theta_mem: float = param(0.5, **_THETA_MEM)
     label_fields = ("tau_mem", "theta_mem")
-
-    def __post_init__(self):
-        self._set("tau_mem", float(check_number("Trace.tau_mem", self.tau_mem, minimum=0, allow_inf=True)))
-        self._set("theta_mem", check_number("Trace.theta_mem", self.theta_mem, minimum=0, maximum=1,
-                                            strict_min=True))
 
 
 @declaration
 class Margin(Gate):
-    """Learn while the margin of the label is below ``kappa`` (>= 1) units."""
+    """Learn while the margin of the label is below ``min_margin`` (>= 1) margin units."""
 
-    kappa: int = 2
-    label_fields = ("kappa",)
+    min_margin: int = param(2, minimum=1, integer=True,
+                            doc="learn while the label's margin is below this many spikes (margin units)")
+    label_fields = ("min_margin",)
+    renamed = {"kappa": "min_margin"}
 
-    def __post_init__(self):
-        self._set("kappa", check_number("Margin.kappa", self.kappa, minimum=1, integer=True))
+    @property
+    def margin_threshold(self) -> int:
+        return self.min_margin - 1
 
 
 @declaration
-class ERN(Gate):
+class ERNGate(Gate):
     r"""The graded ERN gate: errors, and correct trials in proportion to their uncertainty.
 
     Parameters
     ----------
-    kappa : float
-        Margin (in margin units: spikes) at which the correct-response negativity is half
-        its maximum.
-    noise : float (> 0)
-        Width :math:`s` of the CRN's fall-off, in units of the margin's noise :math:`\sigma`.
+    half_snr : float
+        Signal-to-noise ratio :math:`z = m / \sigma` of the margin at which the
+        correct-response negativity is half its maximum.
+    snr_width : float (> 0)
+        Width :math:`s` of the CRN's fall-off in :math:`z`.
     bias : float (>= 1)
         Negativity bias :math:`b`: the ERN of an error is :math:`b` times the largest CRN.
     theta_write : float in (0, 1]
@@ -164,30 +164,33 @@ class ERN(Gate):
         The mistake memory (:class:`Trace`); its gate adds to the drive.
     """
 
-    kappa: float = 1.0
-    noise: float = 0.5
-    bias: float = 1.0
-    theta_write: float = 0.5
-    graded: bool = True
-    tau_mem: float = math.inf
-    theta_mem: float = 0.5
-
-    def __post_init__(self):
-        self._set("kappa", float(check_number("ERN.kappa", self.kappa)))
-        self._set("noise", float(check_number("ERN.noise", self.noise, minimum=0, strict_min=True)))
-        self._set("bias", float(check_number("ERN.bias", self.bias, minimum=1)))
-        self._set("theta_write", float(check_number("ERN.theta_write", self.theta_write, minimum=0, maximum=1,
-                                                    strict_min=True)))
-        check_bool("ERN.graded", self.graded)
-        self._set("tau_mem", float(check_number("ERN.tau_mem", self.tau_mem, minimum=0, allow_inf=True)))
-        self._set("theta_mem", check_number("ERN.theta_mem", self.theta_mem, minimum=0, maximum=1, strict_min=True))
+    half_snr: float = param(1.0, cast=float, doc="margin/noise at which the CRN is half its maximum")
+    snr_width: float = param(0.5, minimum=0, strict_min=True, cast=float, doc="width of the CRN's fall-off in margin/noise")
+    bias: float = param(1.0, minimum=1, cast=float, doc="negativity bias: an error's ERN over the largest CRN")
+    theta_write: float = param(0.5, minimum=0, maximum=1, strict_min=True, cast=float,
+                               doc="a presentation writes when its drive reaches this")
+    graded: bool = param(True, doc="false: binary amplitudes (lazy, trace, memorized)")
+    tau_mem: float = param(math.inf, minimum=0, allow_inf=True, cast=float,
+                           doc="memory time constant, in presentations of the sample")
+    theta_mem: float = param(0.5, **_THETA_MEM)
+    renamed = {"kappa": "half_snr", "noise": "snr_width"}
 
     def decision_constants(self, unit: float = 1.0) -> "DecisionConstants":
-        return DecisionConstants(always=False, graded=self.graded, threshold=0.0, kappa=self.kappa,
-                                 noise=self.noise, bias=self.bias, theta_write=self.theta_write, unit=unit)
+        return DecisionConstants(always=False, graded=self.graded, threshold=0.0, half_snr=self.half_snr,
+                                 snr_width=self.snr_width, bias=self.bias, theta_write=self.theta_write, unit=unit)
 
 
-GATES = {"always": Always, "lazy": Lazy, "memorized": Memorized, "trace": Trace, "margin": Margin, "ern": ERN}
+def __getattr__(name):
+    if name == "ERN":   # the gate class's old name: ERN is the signal, ERNGate the gate
+        import warnings
+
+        warnings.warn("spikegate.ERN is renamed ERNGate (the gate); ERNSignal is the signal", DeprecationWarning,
+                      stacklevel=2)
+        return ERNGate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+GATES = {"always": Always, "lazy": Lazy, "memorized": Memorized, "trace": Trace, "margin": Margin, "ern": ERNGate}
 GATE_NAMES = tuple(GATES)
 GATE_NAME = {cls: name for name, cls in GATES.items()}
 
@@ -201,7 +204,16 @@ def make_gate(name: str, **params) -> Gate:
     if key not in GATES:
         raise ParameterError(f"gate = {name!r}: unknown gate; allowed: {', '.join(GATE_NAMES)}", "gate")
     cls = GATES[key]
-    given = {k: v for k, v in params.items() if v is not None}
+    given = {}
+    for k, v in params.items():
+        if v is not None and k in cls.renamed:
+            import warnings
+
+            warnings.warn(f"gate.{k} is renamed gate.{cls.renamed[k]} for gate {key!r}", DeprecationWarning,
+                          stacklevel=2)
+            k = cls.renamed[k]
+        if v is not None:
+            given[k] = v
     for k, v in given.items():
         if k not in cls.reads():
             reads = f"it reads {', '.join(cls.reads())}" if cls.reads() else "it has no parameters"
@@ -226,8 +238,8 @@ class DecisionConstants:
     always: bool
     graded: bool
     threshold: float      # binary amplitude: 1 while m <= threshold
-    kappa: float          # graded: the CRN's half-maximum signal-to-noise ratio z = m / (sigma u)
-    noise: float          # graded: s, the width in z
+    half_snr: float       # graded: the CRN's half-maximum signal-to-noise ratio z = m / (sigma u)
+    snr_width: float      # graded: s, the width in z
     bias: float           # graded: b
     theta_write: float    # open while D >= theta_write
     unit: float = 1.0     # the margin unit u
@@ -253,7 +265,7 @@ def gate_decision(margin, memory_open, gate: Gate, unit: float = 1.0, noise=1.0)
     if c.graded:
         with np.errstate(over="ignore", invalid="ignore"):
             z = m / (c.unit * np.asarray(noise, dtype=float))
-            correct = 1.0 / (c.bias * (1.0 + np.exp((z - c.kappa) / c.noise)))
+            correct = 1.0 / (c.bias * (1.0 + np.exp((z - c.half_snr) / c.snr_width)))
     else:
         correct = (~(m > c.threshold)).astype(float)
     amplitude = np.where(mistake, 1.0, correct)
@@ -271,37 +283,12 @@ def decision_boundaries(gate: Gate, unit: float = 1.0) -> set:
     c = gate.decision_constants(unit)
     edges = {0.0}
     if c.graded and 0 < c.bias * c.theta_write < 1:  # where the CRN crosses theta_write
-        edges.add(c.unit * (c.kappa + c.noise * math.log(1 / (c.bias * c.theta_write) - 1)))
+        edges.add(c.unit * (c.half_snr + c.snr_width * math.log(1 / (c.bias * c.theta_write) - 1)))
     elif not c.graded:
         edges.add(c.threshold)
     return edges
 
 
 def margin_threshold(gate: Gate, unit: float = 1.0) -> float:
-    """Margins at most this open a binary gate: :math:`(\\kappa - 1)\\,u` (``lazy``: 0)."""
+    """Margins at most this open a binary gate: ``margin_threshold`` units (``lazy``: 0)."""
     return gate.decision_constants(unit).threshold
-
-
-#: :func:`gate_decision` for integer spike counts in Brian2 code, part 1: the largest count
-#: among the rivals of the label, by two reductions: an all-to-all pathway among the output
-#: neurons counts, for each neuron, the rivals strictly above it (``above``), and a pathway
-#: from the outputs into the control group sums the counts of the rivals with none above
-#: them (all equal) and their number.
-RIVAL_CODE = ("above_post += int(i != j and is_label_pre == 0 and n_pre > n_post)",
-              "n_top_sum_post += n_pre * int(i != label_post and above_pre == 0)\n"
-              "n_top_post += int(i != label_post and above_pre == 0)")
-#: Part 2, in the control group: the decision of a scheduled presentation (``valid``) while
-#: learning (``learning``); the gate and the drive are held between decisions, so that a
-#: write at the end of a simulated post-decision interval reads the decision before it.
-DECISION_CODE = """
-n_rival = n_top_sum / n_top
-margin = n_label - n_rival
-sigma = sqrt(n_label + n_rival + 1)
-mistake = valid * int(not (margin > 0))
-crn = graded / (bias * (1 + exp((margin / sigma - kappa) / noise)))
-amplitude = int(not (margin > 0)) + int(margin > 0) * (crn + (1 - graded) * int(not (margin > margin_threshold)))
-drive_new = 1 - (1 - amplitude) * (1 - memgate)
-gate = valid * learning * int(gate_always > 0 or drive_new >= theta_write) + (1 - valid) * gate
-drive = valid * (gate_always + (1 - gate_always) * drive_new) + (1 - valid) * drive
-"""
-

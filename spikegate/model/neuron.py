@@ -8,10 +8,10 @@ from brian2 import Hz, Quantity, get_dimensions, mV, ms, volt
 from brian2.units.fundamentalunits import get_unit
 
 from ..errors import ParameterError
-from ..units import check_quantity, check_text, format_quantity, parse_quantity, quantity_key
+from ..units import check_text, format_quantity, parse_quantity, quantity_key
 from .code import (IDENTIFIER, check_characters, check_expression, check_identifier, check_statements, parse_equations,
                    strip_comments)
-from .declaration import Declaration, declaration, default
+from .declaration import Declaration, declaration, param
 
 
 @declaration
@@ -23,23 +23,19 @@ class LIF(Declaration):
         \tau_m \frac{dv}{dt} = v_\mathrm{rest} - v + I, \qquad
         \tau_\mathrm{syn} \frac{dI}{dt} = -I,
 
-    spike when :math:`v > v_\mathrm{th}`, then :math:`v \leftarrow v_\mathrm{reset}` and
+    spike when :math:`v > v_\mathrm{threshold}`, then :math:`v \leftarrow v_\mathrm{reset}` and
     no integration for the refractory period.
     """
 
-    tau_m: Quantity = default(20 * ms)
-    tau_syn: Quantity = default(5 * ms)
-    v_rest: Quantity = default(-65 * mV)
-    v_reset: Quantity = default(-65 * mV)
-    v_threshold: Quantity = default(-50 * mV)
-    refractory: Quantity = default(2 * ms)
+    tau_m: Quantity = param(20 * ms, unit=ms, minimum=0 * ms, strict_min=True, doc="membrane time constant")
+    tau_syn: Quantity = param(5 * ms, unit=ms, minimum=0 * ms, strict_min=True,
+                              doc="time constant of the exponential synaptic current")
+    v_rest: Quantity = param(-65 * mV, unit=mV, example="-65 mV", doc="resting potential, and v at each start")
+    v_reset: Quantity = param(-65 * mV, unit=mV, example="-65 mV", doc="potential after a spike")
+    v_threshold: Quantity = param(-50 * mV, unit=mV, example="-50 mV", doc="spike threshold (above v_reset)")
+    refractory: Quantity = param(2 * ms, unit=ms, minimum=0 * ms, doc="refractory period")
 
-    def __post_init__(self):
-        for name in ("tau_m", "tau_syn"):
-            self._set(name, check_quantity(f"LIF.{name}", getattr(self, name), ms, minimum=0 * ms, strict=True))
-        self._set("refractory", check_quantity("LIF.refractory", self.refractory, ms, minimum=0 * ms))
-        for name in ("v_rest", "v_reset", "v_threshold"):
-            self._set(name, check_quantity(f"LIF.{name}", getattr(self, name), mV, example="-65 mV"))
+    def validate(self):
         if not self.v_threshold > self.v_reset:
             raise ParameterError(f"LIF.v_threshold = {self.v_threshold!r}: must be above v_reset = {self.v_reset!r}",
                                  "LIF.v_threshold")
@@ -49,22 +45,7 @@ class LIF(Declaration):
 class PoissonInput(Declaration):
     r"""Rate coding: pixel :math:`x_i \in [0, 1]` fires as a Poisson process of rate :math:`x_i \nu_\mathrm{max}`."""
 
-    nu_max: Quantity = default(100 * Hz)
-
-    def __post_init__(self):
-        self._set("nu_max", check_quantity("PoissonInput.nu_max", self.nu_max, Hz, minimum=0 * Hz, strict=True))
-
-
-#: Names the spiking backend gives its own neuron variables (and Brian2's built-ins): the
-#: equations, parameters and initial values of a :class:`NeuronEquations` must not use them.
-RESERVED_NAMES = frozenset("""
-    I tau_syn x n L gate drive valid write_now post write_factor acc_writes acc_abs acc_alpha tau_e t_ref
-    lab n_target above is_label fb acc Ed Er ern_amp keep
-    w eta_w w_max alpha w_scale B k rate nu_max t_start w_new dw_abs
-    ern_latency ern_scale tau_ern_d tau_ern_r ern_cd ern_cr schedule pixels
-    i j t dt N t_in_timesteps lastspike not_refractory xi
-""".split())
-
+    nu_max: Quantity = param(100 * Hz, unit=Hz, minimum=0 * Hz, strict_min=True, doc="rate of a pixel of value 1")
 
 
 def _named_quantities(where: str, values) -> tuple:
@@ -78,9 +59,6 @@ def _named_quantities(where: str, values) -> tuple:
     out = []
     for name, value in pairs:
         check_identifier(where, name)
-        if name in RESERVED_NAMES:
-            raise ParameterError(f"{where}.{name}: the name is spikegate's own; reserved: "
-                                 f"{', '.join(sorted(RESERVED_NAMES))}", where)
         value = parse_quantity(value, f"{where}.{name}")
         if isinstance(value, bool) or not isinstance(value, (int, float, Quantity)):
             raise ParameterError(f"{where}.{name} = {value!r}: expected a number or a quantity", where)
@@ -109,7 +87,8 @@ class NeuronEquations(Declaration):
 
     * define the membrane potential ``v`` (volt), which the threshold reads;
     * use ``I`` (the input: without it, synapses have no effect);
-    * not define spikegate's names (:data:`RESERVED_NAMES`).
+    * not define the spiking backend's own names
+      (:func:`spikegate.backends.spiking.equations.reserved_names`, checked when it is built).
 
     ``parameters`` become shared constants of the neuron group (one table,
     ``{a = "2 mV"}``); every state variable of ``initial`` (``v`` at least) is set to its
@@ -119,27 +98,28 @@ class NeuronEquations(Declaration):
 
     Written with LIF's equations and ``method="exact"`` it gives :class:`LIF`'s results bit
     for bit (a test). Names and identifiers are checked here; units and the integration
-    method by Brian2 itself (:func:`spikegate.backends.brian.check_neuron_model`).
+    method by Brian2 itself when the spiking backend builds it
+    (:func:`spikegate.backends.spiking.validation.check_neuron_model`).
     """
 
-    equations: str = ""
-    threshold: str = "v > v_th"
-    reset: str = "v = v_reset"
-    refractory: Quantity = default(0 * ms)
-    method: str = "euler"
-    parameters: tuple = ()
-    initial: tuple = ()
-    tau_syn: Quantity = default(5 * ms)
+    equations: str = param("", kind="any", compiled=True, doc="Brian2 equations defining v (volt) and using I")
+    threshold: str = param("v > v_th", kind="any", compiled=True, doc="spike condition")
+    reset: str = param("v = v_reset", kind="any", compiled=True, doc="statements after a spike")
+    refractory: Quantity = param(0 * ms, unit=ms, minimum=0 * ms, doc="refractory period")
+    method: str = param("euler", kind="any", compiled=True, doc="Brian2's integration method(s)")
+    parameters: tuple = param((), kind="any", doc="shared constants {name = value}")
+    initial: tuple = param((), kind="any", doc="state at each presentation's start {name = value}; v at least")
+    tau_syn: Quantity = param(5 * ms, unit=ms, minimum=0 * ms, strict_min=True,
+                              doc="time constant of the synaptic input I")
 
-    def __post_init__(self):
-        from brian2 import Equations
+    def structure(self) -> dict:
+        """The code, and the names and dimensions (not the values) of parameters and initial values."""
+        table = lambda pairs: [(n, str(get_dimensions(v))) for n, v in pairs]  # noqa: E731
+        return {**super().structure(), "parameters": table(self.parameters), "initial": table(self.initial)}
 
+    def validate(self):
         for name in ("equations", "threshold", "reset", "method"):
             check_text(f"NeuronEquations.{name}", getattr(self, name), required=name != "reset")
-        self._set("tau_syn", check_quantity("NeuronEquations.tau_syn", self.tau_syn, ms, minimum=0 * ms,
-                                            strict=True))
-        self._set("refractory", check_quantity("NeuronEquations.refractory", self.refractory, ms,
-                                               minimum=0 * ms))
         self._set("parameters", _named_quantities("NeuronEquations.parameters", self.parameters))
         self._set("initial", _named_quantities("NeuronEquations.initial", self.initial))
         methods = _brian_methods()
@@ -147,16 +127,17 @@ class NeuronEquations(Declaration):
             raise ParameterError(f"NeuronEquations.method = {self.method!r}: unknown; allowed: Brian2's methods "
                                  f"({', '.join(methods)}), or several separated by commas", "NeuronEquations.method")
         self._set("method", ", ".join(m.strip() for m in self.method.split(",")))
-        # the text is data: checked as a whitelist (spikegate.model.code) before Brian2 parses any of it
+        self._check_code()
+        self._check_with_brian()
+        # units and the integration method are checked by Brian2 itself when the model is built
+        # (spikegate.backends.spiking.validation, called by the backend's validation and the classifier)
+
+    def _check_code(self) -> None:
+        """The text is data: checked as a whitelist (spikegate.model.code) before Brian2 parses any of it."""
         where = "NeuronEquations.equations"
         code, equations = parse_equations(where, self.equations)
         self._set("equations", code)
         defined = [name for _, name, _, _, _ in equations]
-        parameters = dict(self.parameters)
-        clash = sorted((set(defined) | set(parameters)) & RESERVED_NAMES)
-        if clash:
-            raise ParameterError(f"{where}: defines {', '.join(clash)}, spikegate's own name(s); reserved: "
-                                 f"{', '.join(sorted(RESERVED_NAMES))}", where)
         if len(set(defined)) != len(defined):
             raise ParameterError(f"{where}: a variable is defined twice", where)
         if "v" not in defined:
@@ -164,7 +145,7 @@ class NeuronEquations(Declaration):
                                  "'dv/dt = (v_rest - v + I) / tau_m : volt'", where)
         if not any("I" in IDENTIFIER.findall(expr) for _, _, expr, _, _ in equations if expr is not None):
             raise ParameterError(f"{where}: must use the synaptic input I (volt), or synapses have no effect", where)
-        known = set(defined) | set(parameters) | {"I", "t", "dt", "i", "lastspike", "not_refractory"}
+        known = set(defined) | set(dict(self.parameters)) | {"I", "t", "dt", "i", "lastspike", "not_refractory"}
         for kind, name, expr, _, _ in equations:
             if expr is not None:
                 check_expression(where, expr, known | {"xi"}, shown=self.equations.strip())
@@ -173,15 +154,21 @@ class NeuronEquations(Declaration):
         states = {name for kind, name, _, _, flags in equations if kind == "diff" or
                   (kind == "param" and "constant" not in flags and "shared" not in flags)}
         self._set("reset", check_statements("NeuronEquations.reset", self.reset, states | {"I"}, known))
+
+    def _check_with_brian(self) -> None:
+        """Brian2's parse of the checked text: v in volt, parameters and initial values against it."""
+        from brian2 import Equations
+
+        where = "NeuronEquations.equations"
         try:
             eqs = Equations(self.equations)
         except Exception as exc:  # Brian2's parser: EquationError, SyntaxError, KeyError (units)...
             first = " ".join(str(exc).split())[:200]
             raise ParameterError(f"{where}: Brian2 cannot parse them: {first}", where) from None
-        if "v" not in eqs.names or get_dimensions(eqs["v"].dim) is not get_dimensions(volt):
+        if get_dimensions(eqs["v"].dim) is not get_dimensions(volt):
             raise ParameterError(f"{where}: must define the membrane potential v in volt, e.g. "
                                  "'dv/dt = (v_rest - v + I) / tau_m : volt'", where)
-        both = sorted(set(eqs.names) & set(parameters))
+        both = sorted(set(eqs.names) & set(dict(self.parameters)))
         if both:
             raise ParameterError(f"NeuronEquations.parameters: {', '.join(both)} also defined by the equations",
                                  "NeuronEquations.parameters")
@@ -201,12 +188,6 @@ class NeuronEquations(Declaration):
         if constant:
             raise ParameterError(f"NeuronEquations.initial: {', '.join(constant)} is constant; give it as a "
                                  "parameter instead", "NeuronEquations.initial")
-        starts = sorted(f"{n}_at_start" for n in initial if f"{n}_at_start" in known)
-        if starts:
-            raise ParameterError(f"NeuronEquations.equations: {', '.join(starts)} is spikegate's own name (the initial value of "
-                                 f"{starts[0][:-9]}); rename it", "NeuronEquations.equations")
-        # units and the integration method are checked by Brian2 itself when the model is built
-        # (spikegate.backends.brian.check_neuron_model, called by the config and the classifier)
 
     def group_equations(self) -> str:
         """The equations of the neuron group without spikegate's bookkeeping: the user's, the

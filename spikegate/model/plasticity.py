@@ -55,8 +55,11 @@ import numpy as np
 from brian2 import Hz, Quantity, ms, second
 
 from ..errors import ParameterError
-from ..units import check_choice, check_number, check_quantity
-from .declaration import Declaration, declaration, default
+from ..units import quantity_key
+from .declaration import Declaration, declaration, param
+
+
+ERN_INTEGRATIONS = ("closed_form", "simulated")
 
 
 @declaration
@@ -79,24 +82,17 @@ class ThreeFactorRule(Declaration):
         Standard deviation of the fixed random feedback weights :math:`B`.
     """
 
-    eta: Quantity = default(2.0 / second)
-    eta_hidden: Quantity = default(1.0 / second)
-    tau_e: Quantity = default(100 * ms)
-    nu_target: Quantity = default(200 * Hz)
-    w_max: float = 4.0
-    feedback_scale: float = 1.0
-
-    def __post_init__(self):
-        for name in ("eta", "eta_hidden"):
-            self._set(name, check_quantity(f"ThreeFactorRule.{name}", getattr(self, name), 1 / second,
-                                           minimum=0 / second, strict=True, example="2 Hz"))
-        self._set("tau_e", check_quantity("ThreeFactorRule.tau_e", self.tau_e, ms, minimum=0 * ms, strict=True,
-                                          allow_inf=True))
-        self._set("nu_target", check_quantity("ThreeFactorRule.nu_target", self.nu_target, Hz,
-                                              minimum=0 * Hz, strict=True))
-        self._set("w_max", check_number("ThreeFactorRule.w_max", self.w_max, minimum=0, strict_min=True))
-        self._set("feedback_scale", check_number("ThreeFactorRule.feedback_scale", self.feedback_scale,
-                                                 minimum=0, strict_min=True))
+    eta: Quantity = param(2.0 / second, unit=1 / second, minimum=0 / second, strict_min=True, example="2 Hz",
+                          doc="learning rate of the output projection")
+    eta_hidden: Quantity = param(1.0 / second, unit=1 / second, minimum=0 / second, strict_min=True, example="1 Hz",
+                                 doc="learning rate of projections into hidden layers")
+    tau_e: Quantity = param(100 * ms, unit=ms, minimum=0 * ms, strict_min=True, allow_inf=True,
+                            doc="time constant of the presynaptic eligibility trace")
+    nu_target: Quantity = param(200 * Hz, unit=Hz, minimum=0 * Hz, strict_min=True,
+                                doc="target rate of the label neuron")
+    w_max: float = param(4.0, minimum=0, strict_min=True, cast=float, doc="weights are clipped to [-w_max, w_max]")
+    feedback_scale: float = param(1.0, minimum=0, strict_min=True, cast=float,
+                                  doc="standard deviation of the fixed random feedback weights B")
 
 
 @declaration
@@ -121,26 +117,32 @@ class ERNSignal(Declaration):
         How the interval is integrated (see the module docstring).
     """
 
-    latency: Quantity = default(50 * ms)
-    tau: Quantity = default(100 * ms)
-    rise: Quantity = default(0 * ms)
-    amplitude: float = 1.0
-    window: Quantity = default(400 * ms)
-    integration: str = "closed_form"
+    latency: Quantity = param(50 * ms, unit=ms, minimum=0 * ms, doc="delay between the decision and the ERN's onset")
+    tau: Quantity = param(100 * ms, unit=ms, minimum=0 * ms, strict_min=True, doc="decay time constant of the ERN")
+    rise: Quantity = param(0 * ms, unit=ms, minimum=0 * ms, doc="rise time constant (0: instantaneous), < tau")
+    amplitude: float = param(1.0, minimum=0, strict_min=True, cast=float, doc="peak of the ERN at drive 1")
+    window: Quantity = param(400 * ms, unit=ms, minimum=0 * ms, strict_min=True, allow_inf=True,
+                             doc="the post-decision interval, > latency (inf: closed form only)")
+    integration: str = param("closed_form", choices=ERN_INTEGRATIONS, compiled=True,
+                             doc="closed_form (fast) or simulated (recordable)")
 
-    def __post_init__(self):
-        self._set("latency", check_quantity("ERNSignal.latency", self.latency, ms, minimum=0 * ms))
-        self._set("tau", check_quantity("ERNSignal.tau", self.tau, ms, minimum=0 * ms, strict=True))
-        self._set("rise", check_quantity("ERNSignal.rise", self.rise, ms, minimum=0 * ms))
+    def validate(self):
         if not self.rise < self.tau:
             raise ParameterError(f"ERNSignal.rise = {self.rise!r}: must be < tau = {self.tau!r}", "ERNSignal.rise")
-        self._set("amplitude", check_number("ERNSignal.amplitude", self.amplitude, minimum=0, strict_min=True))
-        self._set("window", check_quantity("ERNSignal.window", self.window, ms, minimum=self.latency,
-                                           strict=True, allow_inf=True))
-        check_choice("ERNSignal.integration", self.integration, ERN_INTEGRATIONS)
+        if not self.window > self.latency:
+            raise ParameterError(f"ERNSignal.window = {self.window!r}: must be > latency = {self.latency!r}",
+                                 "ERNSignal.window")
         if self.simulated and math.isinf(float(self.window / ms)):
             raise ParameterError("ERNSignal.window = inf: a simulated post-decision interval must be finite",
                                  "ERNSignal.window")
+
+    def structure(self) -> dict:
+        """The integration; simulated, also the interval's length and whether the ERN rises (the
+        code's shape). Latency, time constants and amplitude are run-time values."""
+        out = {"type": "ERNSignal", "integration": self.integration}
+        if self.simulated:
+            out.update(window=quantity_key(self.window), rise=bool(self.rise > 0 * ms))
+        return out
 
     @property
     def simulated(self) -> bool:
@@ -164,9 +166,6 @@ class ERNSignal(Declaration):
         return self.amplitude * ern_integral(float(tau_e / second), float(self.tau / second),
                                              float(self.rise / second), float(self.latency / second),
                                              float(self.window / second)) * second
-
-
-ERN_INTEGRATIONS = ("closed_form", "simulated")
 
 
 def kernel_peak(tau_d: float, tau_r: float) -> float:

@@ -25,8 +25,7 @@ import math
 from brian2 import Quantity, joule
 
 from ..errors import ParameterError
-from ..units import check_quantity
-from .declaration import Declaration, declaration, default
+from .declaration import Declaration, declaration, param
 
 
 @declaration
@@ -46,25 +45,19 @@ class MetabolicReserve(Declaration):
         The reserve at the start, 0 <= initial <= capacity (default: full).
     """
 
-    capacity: Quantity = default(math.inf * joule)
-    refill: Quantity = default(0 * joule)
-    j_per_write: Quantity = default(10e-3 * joule)
-    initial: Quantity | None = None
+    capacity: Quantity = param(math.inf * joule, unit=joule, minimum=0 * joule, allow_inf=True, example="1 J",
+                               doc="joules the reserve holds at most (inf: no budget)")
+    refill: Quantity = param(0 * joule, unit=joule, minimum=0 * joule, example="1 mJ",
+                             doc="joules added after each training presentation")
+    j_per_write: Quantity = param(10e-3 * joule, unit=joule, minimum=0 * joule, strict_min=True, example="10 mJ",
+                                  doc="energy of one synaptic write")
+    initial: Quantity | None = param(None, unit=joule, minimum=0 * joule, allow_inf=True, optional=True,
+                                     example="1 J", doc="the reserve at the start (default: full)")
 
-    def __post_init__(self):
-        self._set("capacity", check_quantity("MetabolicReserve.capacity", self.capacity, joule, minimum=0 * joule,
-                                             allow_inf=True, example="1 J"))
-        self._set("refill", check_quantity("MetabolicReserve.refill", self.refill, joule, minimum=0 * joule,
-                                           example="1 mJ"))
-        self._set("j_per_write", check_quantity("MetabolicReserve.j_per_write", self.j_per_write, joule,
-                                                minimum=0 * joule, strict=True, example="10 mJ"))
-        if self.initial is not None:
-            initial = check_quantity("MetabolicReserve.initial", self.initial, joule, minimum=0 * joule,
-                                     allow_inf=True, example="1 J")
-            if initial > self.capacity:
-                raise ParameterError(f"MetabolicReserve.initial = {initial!r}: must be <= capacity = "
-                                     f"{self.capacity!r}", "MetabolicReserve.initial")
-            self._set("initial", initial)
+    def validate(self):
+        if self.initial is not None and self.initial > self.capacity:
+            raise ParameterError(f"MetabolicReserve.initial = {self.initial!r}: must be <= capacity = "
+                                 f"{self.capacity!r}", "MetabolicReserve.initial")
 
     @property
     def start(self) -> Quantity:

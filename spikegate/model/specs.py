@@ -8,14 +8,12 @@ sections of a model file.
 from __future__ import annotations
 
 import math
-from dataclasses import field
-
 import numpy as np
 from brian2 import Quantity, mV, ms
 
 from ..errors import ParameterError
-from ..units import check_bool, check_choice, check_number, check_quantity, check_text
-from .declaration import Declaration, declaration, default
+from ..units import check_number, check_quantity
+from .declaration import Declaration, declaration, param, part
 from .neuron import LIF, NeuronEquations, PoissonInput
 from .plasticity import ERNSignal, ThreeFactorRule
 
@@ -40,19 +38,20 @@ class NetworkSpec(Declaration):
     A weight :math:`w` (dimensionless) adds :math:`w \cdot w_\mathrm{scale}` to :math:`I`.
     """
 
-    layers: tuple = (64, 10)
-    dt: Quantity = default(0.1 * ms)
-    t_stim: Quantity = default(100 * ms)
-    t_test: Quantity | None = None
-    neuron: LIF | NeuronEquations = field(default_factory=LIF)
-    input: PoissonInput = field(default_factory=PoissonInput)
-    rule: ThreeFactorRule = field(default_factory=ThreeFactorRule)
-    ern: ERNSignal = field(default_factory=ERNSignal)
-    w_scale: Quantity = default(1 * mV)
-    init_gain: tuple = (1.0,)
-    alpha: float = 0.5
+    layers: tuple = param((64, 10), kind="any", compiled=True, doc="units per layer, inputs first: [n_in, hidden..., n_out]")
+    dt: Quantity = param(0.1 * ms, unit=ms, minimum=0 * ms, strict_min=True, compiled=True, doc="time step")
+    t_stim: Quantity = param(100 * ms, kind="any", compiled=True, doc="presentation window (a multiple >= 2 of dt)")
+    t_test: Quantity | None = param(None, kind="any", doc="window of test presentations (runtime engine only)")
+    neuron: LIF | NeuronEquations = part(LIF, "the [neuron] section")
+    input: PoissonInput = part(PoissonInput, "the [input] section")
+    rule: ThreeFactorRule = part(ThreeFactorRule, "the [rule] section")
+    ern: ERNSignal = part(ERNSignal, "the [ern] section")
+    w_scale: Quantity = param(1 * mV, unit=mV, minimum=0 * mV, strict_min=True,
+                              doc="a weight w adds w * w_scale to the synaptic input I")
+    init_gain: tuple = param((1.0,), kind="any", doc="initial weights: N(0, (gain / sqrt(n_pre))^2), one gain or one per projection")
+    alpha: float = param(0.5, minimum=0, strict_min=True, compiled=True, doc="exponent of M_alpha = sum |dw|^alpha")
 
-    def __post_init__(self):
+    def validate(self):
         layers = tuple(self.layers)
         if len(layers) < 2:
             raise ParameterError(f"NetworkSpec.layers = {list(layers)}: need at least inputs and outputs",
@@ -62,11 +61,9 @@ class NetworkSpec(Declaration):
         if self.layers[-1] < 2:
             raise ParameterError(f"NetworkSpec.layers[-1] = {self.layers[-1]}: need at least 2 output classes",
                                  "NetworkSpec.layers[-1]")
-        self._set("dt", check_quantity("NetworkSpec.dt", self.dt, ms, minimum=0 * ms, strict=True))
         self._set("t_stim", self._check_window("t_stim", self.t_stim))
         if self.t_test is not None:
             self._set("t_test", self._check_window("t_test", self.t_test))
-        self._set("w_scale", check_quantity("NetworkSpec.w_scale", self.w_scale, mV, minimum=0 * mV, strict=True))
         gains = self.init_gain if isinstance(self.init_gain, (tuple, list)) else (self.init_gain,)
         gains = tuple(check_number(f"NetworkSpec.init_gain[{k}]", g, minimum=0) for k, g in enumerate(gains))
         if len(gains) == 1:
@@ -75,7 +72,6 @@ class NetworkSpec(Declaration):
             raise ParameterError(f"NetworkSpec.init_gain = {list(gains)}: give one gain or one per projection "
                                  f"({self.n_projections})", "NetworkSpec.init_gain")
         self._set("init_gain", gains)
-        self._set("alpha", check_number("NetworkSpec.alpha", self.alpha, minimum=0, strict_min=True))
         for name, cls in (("neuron", (LIF, NeuronEquations)), ("input", PoissonInput), ("rule", ThreeFactorRule),
                           ("ern", ERNSignal)):
             if not isinstance(getattr(self, name), cls):
@@ -153,9 +149,9 @@ class RateSpec(Declaration):
     slope : float
         Leaky-ReLU slope for :math:`h < 0` (0.1 in van Rossum & Pache 2024).
     output : {"linear_mse", "softmax_ce"}
-    lr, lr_hidden : float
+    eta, eta_hidden : float
         Learning rate of the output projection and of the projections into hidden layers
-        (``lr_hidden`` defaults to ``lr``).
+        (``eta_hidden`` defaults to ``eta``; the spiking rule's ``rule.eta``/``rule.eta_hidden``).
     init : {"gaussian", "scaled"}
         Initial weights :math:`\mathcal N(0, \sigma^2)`, or :math:`\mathcal N(0, \sigma^2/n_\mathrm{in})`
         with :math:`n_\mathrm{in}` the fan-in including the bias.
@@ -169,27 +165,30 @@ class RateSpec(Declaration):
         the mean of the gated samples' updates (:math:`\sum_{s\,\mathrm{gated}} \Delta W_s / B`).
     dtype : {"float64", "float32"}
     margin_scale : float
-        Output units per margin step of the ``margin(kappa)`` gate.
+        Output units per margin step of the ``margin`` gate (``min_margin``).
     alpha : float
         Exponent of :math:`M_\alpha` in the ledger.
     """
 
-    layers: tuple = (784, 100, 10)
-    hidden: str = "leaky_relu"
-    slope: float = 0.1
-    output: str = "linear_mse"
-    lr: float = 0.01
-    lr_hidden: float | None = None
-    init: str = "gaussian"
-    sigma: float = 0.03
-    bias: bool = True
-    mean_subtract: bool = True
-    batch_size: int = 1
-    dtype: str = "float32"
-    margin_scale: float = 0.1
-    alpha: float = 0.5
+    layers: tuple = param((784, 100, 10), kind="any", doc="units per layer, inputs first")
+    hidden: str = param("leaky_relu", choices=HIDDEN_UNITS, doc="hidden units")
+    slope: float = param(0.1, minimum=0, maximum=1, doc="leaky-ReLU slope below zero")
+    output: str = param("linear_mse", choices=OUTPUTS, doc="output units and loss")
+    eta: float = param(0.01, minimum=0, strict_min=True, doc="learning rate of the output projection")
+    eta_hidden: float | None = param(None, minimum=0, strict_min=True, optional=True,
+                                     doc="learning rate of projections into hidden layers (default: eta)")
+    init: str = param("gaussian", choices=INITS, doc="initial weights N(0, sigma^2), or scaled by 1/fan-in")
+    sigma: float = param(0.03, minimum=0, strict_min=True, doc="standard deviation of the initial weights")
+    bias: bool = param(True, doc="a bias input (constant 1) into every layer")
+    mean_subtract: bool = param(True, doc="subtract the training set's mean of each pixel")
+    batch_size: int = param(1, minimum=1, integer=True, doc="samples per write (the gate is decided per sample)")
+    dtype: str = param("float32", choices=DTYPES, doc="floating-point type of weights and passes")
+    margin_scale: float = param(0.1, minimum=0, strict_min=True, doc="output units per margin step of the margin gate")
+    alpha: float = param(0.5, minimum=0, strict_min=True, doc="exponent of M_alpha = sum |dw|^alpha")
+    #: old keys of the [rate] section and their new names (read with a deprecation line)
+    renamed = {"lr": "eta", "lr_hidden": "eta_hidden"}
 
-    def __post_init__(self):
+    def validate(self):
         layers = tuple(self.layers)
         if len(layers) < 2 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
                                       for n in layers):
@@ -198,21 +197,6 @@ class RateSpec(Declaration):
         if layers[-1] < 2:
             raise ParameterError(f"RateSpec.layers = {list(layers)!r}: need >= 2 output classes", "RateSpec.layers")
         self._set("layers", tuple(int(n) for n in layers))
-        check_choice("RateSpec.hidden", self.hidden, HIDDEN_UNITS)
-        check_choice("RateSpec.output", self.output, OUTPUTS)
-        check_choice("RateSpec.init", self.init, INITS)
-        check_choice("RateSpec.dtype", self.dtype, DTYPES)
-        self._set("slope", check_number("RateSpec.slope", self.slope, minimum=0, maximum=1))
-        self._set("lr", check_number("RateSpec.lr", self.lr, minimum=0, strict_min=True))
-        if self.lr_hidden is not None:
-            self._set("lr_hidden", check_number("RateSpec.lr_hidden", self.lr_hidden, minimum=0, strict_min=True))
-        self._set("sigma", check_number("RateSpec.sigma", self.sigma, minimum=0, strict_min=True))
-        check_bool("RateSpec.bias", self.bias)
-        check_bool("RateSpec.mean_subtract", self.mean_subtract)
-        self._set("batch_size", check_number("RateSpec.batch_size", self.batch_size, minimum=1, integer=True))
-        self._set("margin_scale", check_number("RateSpec.margin_scale", self.margin_scale, minimum=0,
-                                               strict_min=True))
-        self._set("alpha", check_number("RateSpec.alpha", self.alpha, minimum=0, strict_min=True))
 
     @property
     def n_in(self) -> int:
@@ -227,10 +211,10 @@ class RateSpec(Declaration):
         return len(self.layers) - 1
 
     def learning_rate(self, projection: int) -> float:
-        """:math:`\\eta_l`: ``lr`` for the output projection, ``lr_hidden`` (or ``lr``) otherwise."""
-        if projection == self.n_projections - 1 or self.lr_hidden is None:
-            return self.lr
-        return self.lr_hidden
+        """:math:`\\eta_l`: ``eta`` for the output projection, ``eta_hidden`` (or ``eta``) otherwise."""
+        if projection == self.n_projections - 1 or self.eta_hidden is None:
+            return self.eta
+        return self.eta_hidden
 
 
 @declaration
@@ -252,17 +236,10 @@ class Restriction(Declaration):
         largest, and a fixed random synapse mask with as many synapses as the path subset.
     """
 
-    top_fraction: float = 1.0
-    top_per: str = "layer"
-    subset: int = 0
-    control: bool = False
-
-    def __post_init__(self):
-        self._set("top_fraction", check_number("Restriction.top_fraction", self.top_fraction, minimum=0,
-                                               maximum=1, strict_min=True))
-        check_choice("Restriction.top_per", self.top_per, TOP_PER)
-        self._set("subset", check_number("Restriction.subset", self.subset, minimum=0, integer=True))
-        check_bool("Restriction.control", self.control)
+    top_fraction: float = param(1.0, minimum=0, maximum=1, strict_min=True, doc="keep the largest fraction of |dw|")
+    top_per: str = param("layer", choices=TOP_PER, doc="the largest per projection, or per postsynaptic neuron")
+    subset: int = param(0, minimum=0, integer=True, doc="plastic units per hidden layer (0: all)")
+    control: bool = param(False, doc="random masks of the same sizes instead")
 
     @property
     def active(self) -> bool:
@@ -283,17 +260,10 @@ class SynapticCaching(Declaration):
     Total energy: :math:`M_1 + \sum \mathrm{maintenance}`.
     """
 
-    enabled: bool = False
-    c: float = 0.01
-    theta: float = 0.01
-    tau: float = math.inf
-
-    def __post_init__(self):
-        check_bool("SynapticCaching.enabled", self.enabled)
-        self._set("c", check_number("SynapticCaching.c", self.c, minimum=0))
-        self._set("theta", check_number("SynapticCaching.theta", self.theta, minimum=0))
-        self._set("tau", check_number("SynapticCaching.tau", self.tau, minimum=0, strict_min=True,
-                                      allow_inf=True))
+    enabled: bool = param(False, doc="transient plus consolidated weights")
+    c: float = param(0.01, minimum=0, doc="maintenance cost per unit |w_transient| per presentation")
+    theta: float = param(0.01, minimum=0, doc="consolidate a synapse when |w_transient| > theta")
+    tau: float = param(math.inf, minimum=0, strict_min=True, allow_inf=True, doc="transient decay, in presentations")
 
 
 @declaration
@@ -311,19 +281,11 @@ class DataSpec(Declaration):
         The ``.npz`` file of ``source = "npz"``.
     """
 
-    source: str = "digits"
-    n_train: int | None = None
-    n_test: int | None = None
-    dir: str = ""
-    path: str = ""
-
-    def __post_init__(self):
-        check_choice("DataSpec.source", self.source, DATA_SOURCES)
-        for name in ("n_train", "n_test"):
-            if getattr(self, name) is not None:
-                self._set(name, check_number(f"DataSpec.{name}", getattr(self, name), minimum=1, integer=True))
-        check_text("DataSpec.dir", self.dir, required=False)
-        check_text("DataSpec.path", self.path, required=False)
+    source: str = param("digits", choices=DATA_SOURCES, doc="digits (embedded), mnist or npz")
+    n_train: int | None = param(None, minimum=1, integer=True, optional=True, doc="the first n training samples")
+    n_test: int | None = param(None, minimum=1, integer=True, optional=True, doc="the first n test samples")
+    dir: str = param("", doc="MNIST directory ('': the default search)")
+    path: str = param("", doc="the .npz file of source = npz")
 
 
 @declaration
@@ -341,7 +303,7 @@ class TrainingSpec(Declaration):
         Spiking, runtime device: Brian2's code-generation target.
     device : {"runtime", "cpp_standalone"}
         Spiking: Brian2's runtime (Python drives every ``run()``) or the compiled engine
-        (:mod:`spikegate.backends.standalone`: compiled once, one binary run per chunk).
+        (:mod:`spikegate.backends.spiking.standalone`: compiled once, one binary run per chunk).
     eval_every : int (>= 0)
         Test every ``eval_every`` training samples (0: per epoch).
     target_accuracy : float in [0, 1]
@@ -354,27 +316,13 @@ class TrainingSpec(Declaration):
         Bound on the estimated memory of the network (~100 bytes per synapse and neuron).
     """
 
-    epochs: int = 1
-    chunk: int = 1000
-    eval_every_epoch: bool = True
-    target: str = "cython"
-    device: str = "runtime"
-    eval_every: int = 0
-    target_accuracy: float = 0.0
-    max_presentations: int = 10 ** 8
-    max_steps: int = 10 ** 10
-    max_memory_gb: float = 16.0
-
-    def __post_init__(self):
-        self._set("epochs", check_number("TrainingSpec.epochs", self.epochs, minimum=1, integer=True))
-        self._set("chunk", check_number("TrainingSpec.chunk", self.chunk, minimum=1, integer=True))
-        check_bool("TrainingSpec.eval_every_epoch", self.eval_every_epoch)
-        check_choice("TrainingSpec.target", self.target, CODEGEN_TARGETS)
-        check_choice("TrainingSpec.device", self.device, DEVICES)
-        self._set("eval_every", check_number("TrainingSpec.eval_every", self.eval_every, minimum=0, integer=True))
-        self._set("target_accuracy", check_number("TrainingSpec.target_accuracy", self.target_accuracy,
-                                                  minimum=0, maximum=1))
-        for key in ("max_presentations", "max_steps"):
-            self._set(key, check_number(f"TrainingSpec.{key}", getattr(self, key), minimum=1, integer=True))
-        self._set("max_memory_gb", float(check_number("TrainingSpec.max_memory_gb", self.max_memory_gb,
-                                                      minimum=0, strict_min=True)))
+    epochs: int = param(1, minimum=1, integer=True, doc="passes over the training samples")
+    chunk: int = param(1000, minimum=1, integer=True, backend="spiking", doc="presentations per Brian2 run()")
+    eval_every_epoch: bool = param(True, doc="test after every epoch (else only at the end)")
+    target: str = param("cython", choices=CODEGEN_TARGETS, backend="spiking", doc="Brian2's code-generation target")
+    device: str = param("runtime", choices=DEVICES, backend="spiking", doc="Brian2's runtime, or the compiled engine")
+    eval_every: int = param(0, minimum=0, integer=True, doc="test every N training samples (0: per epoch)")
+    target_accuracy: float = param(0.0, minimum=0, maximum=1, doc="stop at the first test that reaches it (0: never)")
+    max_presentations: int = param(10 ** 8, minimum=1, integer=True, doc="bound on training plus test presentations")
+    max_steps: int = param(10 ** 10, minimum=1, integer=True, backend="spiking", doc="bound on simulated time steps")
+    max_memory_gb: float = param(16.0, minimum=0, strict_min=True, cast=float, doc="bound on the network's memory")

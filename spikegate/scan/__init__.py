@@ -32,7 +32,7 @@ seeds::
 Every point (one combination of axis values and one seed) is resolved with
 :func:`spikegate.config.resolve` before anything runs, so an unknown key, an empty axis or a
 bad value stops the scan at once (``spikegate: error: ...``, exit code 2). A gate parameter
-(``gate.tau_mem``, ``gate.theta_mem``, ``gate.kappa``) applies to the points whose gate reads
+(``gate.tau_mem``, ``gate.theta_mem``, ``gate.min_margin``) applies to the points whose gate reads
 it and is dropped from the others, so crossing ``gate.name`` with a gate parameter trains
 each distinct configuration once; a gate parameter that no gate of the scan reads is an
 error. A point is identified by the SHA-256 of its resolved config TOML (first 16 hex

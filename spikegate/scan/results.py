@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..files import atomic_path
 from ..rundir import CONFIG, METRICS, read_run
-from .spec import HASH_CHARS
+from ..config import HASH_CHARS
 from .store import Store
 
 HASH_NAME = re.compile(f"[0-9a-f]{{{HASH_CHARS}}}")

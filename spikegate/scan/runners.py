@@ -122,6 +122,43 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class _ScanProgress:
+    """What a scan says about each finished point: a tqdm bar, or one line per point."""
+
+    def __init__(self, scan: Scan, report: ScanReport, progress: bool, log):
+        self.scan, self.report, self.progress, self.log = scan, report, progress, log
+        self.bar, self.finished = None, 0
+
+    def start(self, n_already: int, n_todo: int) -> None:
+        self.report.n_already = self.finished = n_already
+        if self.progress and n_todo:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=len(self.scan.points), initial=n_already, unit="point", dynamic_ncols=True,
+                            desc=self.scan.name)
+
+    def __call__(self, point, r) -> None:
+        if r["status"] == "busy":
+            return
+        self.report.results.append(r)
+        self.finished += 1
+        if r["status"] == "failed":
+            self.report.failures.append((point, r["error"]))
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(failed=len(self.report.failures), refresh=False)
+            if r["status"] == "failed":
+                self.bar.write(f"failed: {point.hash} {point.label()}: {r['error']}")
+        else:
+            extra = (f": test accuracy {r['test_accuracy']:.4f} ({r['seconds']:.1f} s)" if r["status"] == "done"
+                     else f": {r.get('error', 'finished elsewhere')}")
+            self.log(f"[{self.finished}/{len(self.scan.points)}] {r['status']} {point.hash} {point.label()}{extra}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def run_scan(scan: Scan, store, workers: int | None = None, scheduler: str | None = None,
              dask_local: int | None = None, client=None, progress: bool = True, log=None,
              max_attempts: int = 3) -> ScanReport:
@@ -135,29 +172,9 @@ def run_scan(scan: Scan, store, workers: int | None = None, scheduler: str | Non
     store = Store(store)
     store.manifest()   # a foreign or broken scan.json stops the scan before anything is written
     t0 = time.perf_counter()
-    log = log if log is not None else (lambda s: print(s, file=sys.stderr, flush=True))
-    bar = None
-    by_hash = {p.hash: p for p in scan.points}
     report = ScanReport(len(scan.points))
-    n_finished = [0]
-
-    def on_result(point, r):
-        if r["status"] == "busy":
-            return
-        report.results.append(r)
-        n_finished[0] += 1
-        if r["status"] == "failed":
-            report.failures.append((point, r["error"]))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(failed=len(report.failures), refresh=False)
-            if r["status"] == "failed":
-                bar.write(f"failed: {point.hash} {point.label()}: {r['error']}")
-        else:
-            extra = (f": test accuracy {r['test_accuracy']:.4f} ({r['seconds']:.1f} s)" if r["status"] == "done"
-                     else f": {r.get('error', 'finished elsewhere')}")
-            log(f"[{n_finished[0]}/{len(scan.points)}] {r['status']} {point.hash} {point.label()}{extra}")
-
+    said = _ScanProgress(scan, report, progress, log if log is not None else
+                         (lambda s: print(s, file=sys.stderr, flush=True)))
     try:
         if scheduler or dask_local or client is not None:
             runner = _DaskRunner(scheduler, dask_local, client)
@@ -167,29 +184,28 @@ def run_scan(scan: Scan, store, workers: int | None = None, scheduler: str | Non
             store.record(scan)
             store.clean_stale()
             todo = [p for p in scan.points if not store.is_done(p.hash)]
-            report.n_already = n_finished[0] = len(scan.points) - len(todo)
-            if progress and todo:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=len(scan.points), initial=report.n_already, unit="point", dynamic_ncols=True,
-                           desc=scan.name)
-            busy = runner.run(store, todo, False, on_result)
-            if busy:  # held by another scan: wait for each, then skip it or run it
-                if bar is None:
-                    log(f"{len(busy)} point(s) are running in another scan; waiting for them")
-                wait = []
-                for h in busy:
-                    if store.is_done(h):  # finished there meanwhile
-                        on_result(by_hash[h], {"hash": h, "status": "skipped", "seconds": 0.0})
-                    else:
-                        wait.append(by_hash[h])
-                left = runner.run(store, wait, True, on_result) if wait else []
-                assert not left
+            said.start(len(scan.points) - len(todo), len(todo))
+            busy = runner.run(store, todo, False, said)
+            if busy:
+                _wait_for(busy, {p.hash: p for p in scan.points}, runner, store, said)
     finally:
-        if bar is not None:
-            bar.close()
+        said.close()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _wait_for(busy, by_hash, runner, store, said) -> None:
+    """Points held by another scan: wait for each, then skip it (finished there) or run it."""
+    if said.bar is None:
+        said.log(f"{len(busy)} point(s) are running in another scan; waiting for them")
+    wait = []
+    for h in busy:
+        if store.is_done(h):  # finished there meanwhile
+            said(by_hash[h], {"hash": h, "status": "skipped", "seconds": 0.0})
+        else:
+            wait.append(by_hash[h])
+    left = runner.run(store, wait, True, said) if wait else []
+    assert not left
 
 
 def _worker_main(conn, parent_pid: int) -> None:
@@ -239,73 +255,97 @@ class _LocalRunner:
         return False
 
     def run(self, store, points, blocking, on_result) -> list:
+        """Train ``points`` on the workers; returns the hashes held by another scan."""
+        pool = _Pool(self.workers, self.max_attempts, store, points, blocking, on_result)
+        try:
+            while pool.queue or pool.running:
+                pool.dispatch()
+                pool.collect()
+            pool.stop_idle()
+        finally:   # on an error or Ctrl+C too: no worker outlives the scan
+            pool.terminate()
+        return pool.busy
+
+
+class _Pool:
+    """The state of one :meth:`_LocalRunner.run`: points queued, workers idle and running."""
+
+    def __init__(self, workers, max_attempts, store, points, blocking, on_result):
         import multiprocessing
         from collections import deque
+
+        self.ctx = multiprocessing.get_context("spawn")
+        self.workers, self.max_attempts, self.store, self.blocking, self.on_result = \
+            workers, max_attempts, store, blocking, on_result
+        self.root = str(store.root.resolve())
+        self.queue, self.attempts, self.busy = deque(points), {}, []
+        self.idle, self.running = [], {}   # running: (process, connection) -> point
+
+    def start(self):
+        conn, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True,
+                                name="spikegate-scan-worker")
+        proc.start()
+        child.close()
+        return proc, conn
+
+    def dispatch(self) -> None:
+        """Start workers up to the pool's size and give each idle one a point."""
+        while self.queue and len(self.idle) + len(self.running) < self.workers:
+            self.idle.append(self.start())
+        while self.idle and self.queue:
+            w, p = self.idle.pop(), self.queue.popleft()
+            try:
+                w[1].send((self.root, p.hash, p.config_toml, p.params, self.blocking))
+            except OSError:   # an idle worker died (killed from outside): not p's fault
+                self.queue.appendleft(p)
+                w[0].join(timeout=1)
+                continue
+            self.running[w] = p
+
+    def collect(self) -> None:
+        """Wait for a result or a death; a point whose worker died is retried or failed."""
         from multiprocessing.connection import wait
 
-        ctx = multiprocessing.get_context("spawn")
-        root = str(store.root.resolve())
-        queue, attempts, busy = deque(points), {}, []
-        idle, running = [], {}   # running: (process, connection) -> point
-
-        def start():
-            conn, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True,
-                               name="spikegate-scan-worker")
-            proc.start()
-            child.close()
-            return proc, conn
-
-        try:
-            while queue or running:
-                while queue and len(idle) + len(running) < self.workers:
-                    idle.append(start())
-                while idle and queue:
-                    w, p = idle.pop(), queue.popleft()
-                    try:
-                        w[1].send((root, p.hash, p.config_toml, p.params, blocking))
-                    except OSError:   # an idle worker died (killed from outside): not p's fault
-                        queue.appendleft(p)
-                        w[0].join(timeout=1)
-                        continue
-                    running[w] = p
-                wait([c for _, c in running] + [proc.sentinel for proc, _ in running])
-                for w in list(running):
-                    proc, conn = w
-                    try:
-                        r = conn.recv() if conn.poll() else None
-                    except (EOFError, OSError):
-                        r = None
-                    if r is None and proc.is_alive():
-                        continue
-                    p = running.pop(w)
-                    if r is not None:
-                        idle.append(w)
-                    else:  # the worker died while training p
-                        proc.join()
-                        conn.close()
-                        attempts[p.hash] = attempts.get(p.hash, 0) + 1
-                        if attempts[p.hash] < self.max_attempts:
-                            queue.append(p)   # a fresh worker, after the points not yet tried
-                            continue
-                        r = _failed_outside(store, p, f"worker process died ({_death(proc.exitcode)}) "
-                                                      f"{attempts[p.hash]} time(s) while training this point")
-                    if r["status"] == "busy":
-                        busy.append(p.hash)
-                    on_result(p, r)
-            for proc, conn in idle:
-                try:
-                    conn.send(None)
-                except OSError:
-                    pass
-            for proc, conn in idle:
-                proc.join(timeout=10)
+        wait([c for _, c in self.running] + [proc.sentinel for proc, _ in self.running])
+        for w in list(self.running):
+            proc, conn = w
+            try:
+                r = conn.recv() if conn.poll() else None
+            except (EOFError, OSError):
+                r = None
+            if r is None and proc.is_alive():
+                continue
+            p = self.running.pop(w)
+            if r is not None:
+                self.idle.append(w)
+            else:  # the worker died while training p
+                proc.join()
                 conn.close()
-        finally:   # on an error or Ctrl+C too: no worker outlives the scan
-            for proc, _ in idle + list(running):
-                if proc.is_alive():
-                    proc.terminate()
-        return busy
+                self.attempts[p.hash] = self.attempts.get(p.hash, 0) + 1
+                if self.attempts[p.hash] < self.max_attempts:
+                    self.queue.append(p)   # a fresh worker, after the points not yet tried
+                    continue
+                r = _failed_outside(self.store, p, f"worker process died ({_death(proc.exitcode)}) "
+                                                   f"{self.attempts[p.hash]} time(s) while training this point")
+            if r["status"] == "busy":
+                self.busy.append(p.hash)
+            self.on_result(p, r)
+
+    def stop_idle(self) -> None:
+        for proc, conn in self.idle:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for proc, conn in self.idle:
+            proc.join(timeout=10)
+            conn.close()
+
+    def terminate(self) -> None:
+        for proc, _ in self.idle + list(self.running):
+            if proc.is_alive():
+                proc.terminate()
 
 
 def _failed_outside(store: Store, p: Point, message: str) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data as data_mod
-from ..config import resolve, split_key
+from ..config import config_hash, resolve, split_key
 from ..errors import ConfigError, DataError, SpikegateError
 from ..files import read_toml
 
@@ -26,7 +26,6 @@ SCAN_KEYS = ("model", "name", "seeds", "random_seed", "set", "grid", "random", "
 #: directory per point.
 MAX_POINTS = 10_000
 RANDOM_KEYS = ("low", "high", "n", "log", "unit", "integer", "digits")
-HASH_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -160,11 +159,6 @@ def _find_model(model, base: Path | None) -> str:
 
 def _is_gate_parameter(key: str) -> bool:
     return key.startswith("gate.") and key != "gate.name"
-
-
-def config_hash(config_toml: str) -> str:
-    """The point identifier: SHA-256 of the resolved config TOML (first 16 hex digits)."""
-    return hashlib.sha256(config_toml.encode()).hexdigest()[:HASH_CHARS]
 
 
 def load_scan(source, base_dir=None, check_data: bool = True) -> Scan:
@@ -321,14 +315,14 @@ def _check_data(points) -> None:
     """Load each data set once; check sizes and input width of every point before running."""
     loaded, validated = {}, {}
     for point, cfg in points:
-        d = cfg.section("data")
-        src = (d["source"], d["dir"] or None, d["path"] or None, cfg.spec.n_out)
+        d = cfg.data
+        src = (d.source, d.dir or None, d.path or None, cfg.spec.n_out)
         try:
             if src not in loaded:
                 loaded[src] = data_mod.load(src[0], data_dir=src[1], path=src[2], n_classes=src[3])
             vkey = src + (cfg.spec.n_in,)
             if vkey not in validated:
                 validated[vkey] = data_mod.validate(loaded[src], n_pixels=cfg.spec.n_in, n_classes=cfg.spec.n_out)
-            validated[vkey].subset(d["n_train"], d["n_test"])
+            validated[vkey].subset(d.n_train, d.n_test)
         except SpikegateError as exc:
             raise DataError(f"point {{{', '.join(f'{k}={v!r}' for k, v in point.params.items())}}}: {exc}") from None

@@ -58,7 +58,7 @@ class Store:
     def problem(self, h) -> str | None:
         """Why ``points/<h>`` is not a finished point (``None`` if it is): a missing file, an
         unreadable ``metrics.json``, or a ``config.toml`` that does not hash to ``h``."""
-        from .spec import config_hash
+        from ..config import config_hash
 
         run_dir = self.run_dir(h)
         missing = missing_files(run_dir)

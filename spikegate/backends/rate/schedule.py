@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.gates import decision_boundaries, margins
+from ...model.gates import decision_boundaries, margins
 
 
 def schedule_for(clf):
     """The scheduler that fits the classifier's gate and options."""
     if clf.spec.batch_size > 1:
         return mini_batches
-    if clf.max_block > 1 and not (clf.gate.always or clf.caching.enabled or clf._explicit_dw
+    if clf.max_block > 1 and not (clf.gate.always or clf.caching.enabled or clf.explicit_dw
                                   or not clf.reserve.unlimited):
         return corrected_blocks
     return sequential
@@ -38,7 +38,7 @@ def sequential(clf, samples, labels, memgate, book, progress):
     one_at_a_time = clf.gate.always or clf.caching.enabled or budget
     while i < n:
         m = 1 if one_at_a_time else min(block, n - i)
-        inputs, pre, y = clf._forward(clf.images[samples[i:i + m]])
+        inputs, pre, y = clf.forward_pass(clf.images[samples[i:i + m]])
         clf.forward_rows += m
         _, (wrong, opened, drive) = clf.decide(y, labels[i:i + m], memgate[i:i + m])
         if budget:   # an empty reserve keeps the gate shut
@@ -52,11 +52,11 @@ def sequential(clf, samples, labels, memgate, book, progress):
             book.gate_open[i + j] = True
             rows = slice(j, j + 1)
             ins = [a[rows] for a in inputs]
-            deltas = clf._deltas(ins, [h[rows] for h in pre], y[rows], labels[i + j:i + j + 1])
+            deltas = clf.deltas_of(ins, [h[rows] for h in pre], y[rows], labels[i + j:i + j + 1])
             for l in range(len(clf.W)):
-                clf._write(l, deltas[l], ins[l], clf.lrs[l] * float(drive[j]), i + j, book)
+                clf.write(l, deltas[l], ins[l], clf.lrs[l] * float(drive[j]), i + j, book)
         if clf.caching.enabled:
-            clf._cache_step(i, book)
+            clf.cache_step(i, book)
         if budget:
             clf.reserve_step(book.writes[i].sum())
         # With openings at rate p the gap is ~geometric(p): a block of ~0.75/p samples keeps the
@@ -110,18 +110,8 @@ def corrected_blocks(clf, samples, labels, memgate, book, progress):
             c = min(B - pos, max(1, int(0.75 * max(mean_gap, run))))  # ~one opening per chunk
             start = i + pos
             h0 = H[pos:pos + c] if G == 0 else H[pos:pos + c] + (X[pos:pos + c] @ xs[:G].T) @ us[:G]
-            y = clf._outputs_from_first_layer(h0)
-            lab = labels[start:start + c]
-            mg = margins(y, lab)
-            tol = clf.decision_tolerance * (1.0 + float(np.abs(y).max()))
-            near = np.zeros(len(mg), bool)
-            for thr in thresholds:
-                near |= np.abs(mg - thr) <= tol
-            if near.any():  # too close to call in rounded arithmetic: exact passes
-                for k in np.flatnonzero(near):
-                    y[k] = clf._forward(X[pos + k:pos + k + 1])[2][0]
-                    clf.forward_rows += 1
-            _, (wrong, opened, drive) = clf.decide(y, lab, memgate[start:start + c])
+            y = _outputs_near_exact(clf, h0, X[pos:pos + c], labels[start:start + c], thresholds)
+            _, (wrong, opened, drive) = clf.decide(y, labels[start:start + c], memgate[start:start + c])
             j = int(opened.argmax()) if opened.any() else c
             used = min(j + 1, c)
             book.outputs[start:start + used] = y[:used]
@@ -129,24 +119,9 @@ def corrected_blocks(clf, samples, labels, memgate, book, progress):
             book.drive[start:start + used] = drive[:used]
             run += used
             if j < c:
-                row = start + j
-                book.gate_open[row] = True
-                drive_row = float(drive[j])
-                if clf.exact_openings:  # the one-row pass of the sequential loop, and its drive
-                    inputs, pre, y1 = clf._forward(X[pos + j:pos + j + 1])
-                    clf.forward_rows += 1
-                    book.outputs[row] = y1[0]
-                    drive_row = float(clf.decide(y1, labels[row:row + 1], memgate[row:row + 1])[1].drive[0])
-                    book.drive[row] = drive_row
-                else:
-                    inputs, pre, y1 = clf._forward(X[pos + j:pos + j + 1], h0[j:j + 1])
-                deltas = clf._deltas(inputs, pre, y1, labels[row:row + 1])
-                lrs = [lr * drive_row for lr in clf.lrs]
-                xs[G] = inputs[0][0]
-                us[G] = -lrs[0] * deltas[0][0]
+                xs[G], us[G] = _open_and_write(clf, X[pos + j:pos + j + 1], h0[j:j + 1], start + j, float(drive[j]),
+                                               labels, memgate, book)
                 G += 1
-                for l in range(len(clf.W)):
-                    clf._write(l, deltas[l], inputs[l], lrs[l], row, book)
                 mean_gap = 0.8 * mean_gap + 0.2 * run
                 run = 0
             pos += used
@@ -155,23 +130,58 @@ def corrected_blocks(clf, samples, labels, memgate, book, progress):
         i += pos
 
 
+def _outputs_near_exact(clf, h0, X, labels, thresholds):
+    """Outputs of rows with first-layer pre-activations ``h0``; a row whose margin lies within
+    ``clf.decision_tolerance`` of a decision threshold is too close to call in rounded
+    arithmetic and is recomputed by the exact one-row pass."""
+    y = clf.outputs_from_first_layer_of(h0)
+    mg = margins(y, labels)
+    tol = clf.decision_tolerance * (1.0 + float(np.abs(y).max()))
+    near = np.zeros(len(mg), bool)
+    for thr in thresholds:
+        near |= np.abs(mg - thr) <= tol
+    for k in np.flatnonzero(near):
+        y[k] = clf.forward_pass(X[k:k + 1])[2][0]
+        clf.forward_rows += 1
+    return y
+
+
+def _open_and_write(clf, x_row, h0_row, row: int, drive: float, labels, memgate, book):
+    """The write of an opening at ``row`` (one-row pass of the sequential loop with
+    ``clf.exact_openings``); returns the rank-one factors ``(x_g, u_g)`` of its first layer."""
+    book.gate_open[row] = True
+    if clf.exact_openings:  # the one-row pass of the sequential loop, and its drive
+        inputs, pre, y1 = clf.forward_pass(x_row)
+        clf.forward_rows += 1
+        book.outputs[row] = y1[0]
+        drive = float(clf.decide(y1, labels[row:row + 1], memgate[row:row + 1])[1].drive[0])
+        book.drive[row] = drive
+    else:
+        inputs, pre, y1 = clf.forward_pass(x_row, h0_row)
+    deltas = clf.deltas_of(inputs, pre, y1, labels[row:row + 1])
+    lrs = [lr * drive for lr in clf.lrs]
+    for l in range(len(clf.W)):
+        clf.write(l, deltas[l], inputs[l], lrs[l], row, book)
+    return inputs[0][0], -lrs[0] * deltas[0][0]
+
+
 def mini_batches(clf, samples, labels, memgate, book, progress):
     """One write per batch of ``batch_size`` samples: the mean of its gated samples' updates."""
     n, B = len(samples), clf.spec.batch_size
     for i in range(0, n, B):
         sl = slice(i, min(i + B, n))
-        inputs, pre, y = clf._forward(clf.images[samples[sl]])
+        inputs, pre, y = clf.forward_pass(clf.images[samples[sl]])
         _, (wrong, opened, drive) = clf.decide(y, labels[sl], memgate[sl])
         book.outputs[sl], book.mistake[sl], book.gate_open[sl], book.drive[sl] = y, wrong, opened, drive
         last = sl.stop - 1
         if opened.any():
             ins = [a[opened] for a in inputs]
-            deltas = clf._deltas(ins, [h[opened] for h in pre], y[opened], labels[sl][opened])
+            deltas = clf.deltas_of(ins, [h[opened] for h in pre], y[opened], labels[sl][opened])
             if not np.all(drive[opened] == 1):  # graded drives weigh the samples' updates
                 deltas = [(d * drive[opened][:, None]).astype(d.dtype) for d in deltas]
             for l in range(len(clf.W)):
-                clf._write(l, deltas[l], ins[l], clf.lrs[l] / B, last, book)
+                clf.write(l, deltas[l], ins[l], clf.lrs[l] / B, last, book)
         if clf.caching.enabled:
-            clf._cache_step(last, book)
+            clf.cache_step(last, book)
         if progress:
             progress(sl.stop - sl.start)

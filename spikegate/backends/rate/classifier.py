@@ -21,13 +21,13 @@ loss pairs; hidden errors are :math:`\delta_l = (W_{l+1}^\top \delta_{l+1}) \odo
 
 **Decision and gates**: :func:`spikegate.model.gates.gate_decision` on the margins
 :math:`y_\mathrm{label} - \max_{j \ne \mathrm{label}} y_j` with the margin unit
-``margin_scale`` (so ``margin(kappa)`` learns while the margin is at most
-:math:`(\kappa - 1)\,m_\mathrm{scale}`, and :math:`\kappa = 1` is lazy, as with spike counts).
+``margin_scale`` (so ``margin(min_margin)`` learns while the margin is at most
+:math:`(m_\mathrm{min} - 1)\,m_\mathrm{scale}`, and ``min_margin = 1`` is lazy, as with spike counts).
 A closed gate skips the backward pass entirely: gating saves compute as well as writes.
 
 **Blocked forward passes, exact per-sample learning.** With one sample per step the
 weights change only at gated samples, each by a rank-one update. The schedulers of
-:mod:`spikegate.backends.rate_schedule` compute the first layer's pre-activations of a
+:mod:`spikegate.backends.rate.schedule` compute the first layer's pre-activations of a
 block of samples as one matrix product and keep them valid across the block's openings
 with rank-one corrections; every opening is recomputed by the one-row pass of the
 sequential loop, so gates, writes and weights are those of the literal per-sample loop
@@ -48,15 +48,13 @@ import time
 
 import numpy as np
 from brian2 import joule
-from scipy.linalg import blas
-from threadpoolctl import threadpool_limits
 
-from ..errors import ParameterError
-from ..ledger import PresentationLog
-from ..model import Gate, MetabolicReserve, RateSpec, Restriction, SynapticCaching, gate_decision, reserve_step
-from ..model.gates import Decision, margins
-from . import rate_schedule
-from .inputs import check_images, check_labels, check_memgate, check_projection, check_samples, check_seed, check_weights
+from ...errors import ParameterError
+from ...ledger import PresentationLog
+from ...model import Gate, MetabolicReserve, RateSpec, Restriction, SynapticCaching, gate_decision, reserve_step
+from ...model.gates import Decision, margins
+from . import schedule as rate_schedule
+from ..inputs import check_images, check_labels, check_memgate, check_projection, check_samples, check_seed, check_weights
 
 
 # pure functions -----------------------------------------------------------------------------
@@ -210,7 +208,7 @@ class RateClassifier:
 
     The weights ``W[l]`` (shape ``(n_post, n_pre + bias)``) are its state; the maths are the
     module's pure functions, the order of forward passes and writes one of the schedulers of
-    :mod:`spikegate.backends.rate_schedule`.
+    :mod:`spikegate.backends.rate.schedule`.
 
     Parameters
     ----------
@@ -230,7 +228,7 @@ class RateClassifier:
     max_pending : int
         Gated updates folded into a block's first-layer pre-activations as rank-one
         corrections before the block is recomputed (see
-        :func:`~spikegate.backends.rate_schedule.corrected_blocks`).
+        :func:`~spikegate.backends.rate.schedule.corrected_blocks`).
     exact_openings : bool
         Recompute each gated sample by the sequential loop's one-row pass before its update
         (default): results bit for bit those of ``max_block=1``. False: updates from the
@@ -276,7 +274,9 @@ class RateClassifier:
         self.transient = [np.zeros_like(w) for w in self.W] if self.caching.enabled else None
         self._decay = 0.0 if math.isinf(self.caching.tau) else math.exp(-1.0 / self.caching.tau)
         self.lrs = [spec.learning_rate(l) for l in range(spec.n_projections)]
-        self._explicit_dw = self.restriction.active or self.caching.enabled
+        self.explicit_dw = self.restriction.active or self.caching.enabled
+        from scipy.linalg import blas   # here, not at import: ~0.2 s that a spiking run does not need
+
         self._ger = blas.dger if self.dtype == np.float64 else blas.sger
         #: forward-pass rows computed while learning (>= presentations: exact one-row passes of
         #: openings, and rows thrown away when a block ends early)
@@ -307,19 +307,19 @@ class RateClassifier:
         self.W[k][...] = check_weights(k, w, self.W[k].shape, self.dtype)
 
     # the network's maths on the current weights ------------------------------------------------
-    def _forward(self, x: np.ndarray, h0: np.ndarray | None = None):
+    def forward_pass(self, x: np.ndarray, h0: np.ndarray | None = None):
         return forward(self.W, x, self.spec, h0)
 
-    def _deltas(self, inputs, pre, y, labels):
+    def deltas_of(self, inputs, pre, y, labels):
         return deltas(self.W, inputs, pre, y, labels, self.spec)
 
-    def _outputs_from_first_layer(self, h: np.ndarray) -> np.ndarray:
+    def outputs_from_first_layer_of(self, h: np.ndarray) -> np.ndarray:
         return outputs_from_first_layer(self.W, h, self.spec)
 
     def outputs(self, samples) -> np.ndarray:
         """Network outputs for image rows ``samples`` (no learning)."""
         samples = np.asarray(samples)
-        return np.concatenate([self._forward(self.images[samples[i:i + 2048]])[2]
+        return np.concatenate([self.forward_pass(self.images[samples[i:i + 2048]])[2]
                                for i in range(0, len(samples), 2048)] or [np.zeros((0, self.spec.n_out))])
 
     def _open(self, margin, mistake, memgate) -> np.ndarray:
@@ -333,9 +333,9 @@ class RateClassifier:
         return mg, gate_decision(mg, memgate, self.gate, self.spec.margin_scale)
 
     # writes ---------------------------------------------------------------------------------
-    def _write(self, l: int, delta: np.ndarray, a: np.ndarray, scale: float, row: int, book: "Presentations") -> None:
+    def write(self, l: int, delta: np.ndarray, a: np.ndarray, scale: float, row: int, book: "Presentations") -> None:
         r"""Apply :math:`\Delta W_l = -\mathrm{scale}\,\delta^\top a` and count it in ``book`` at ``row``."""
-        if not self._explicit_dw and delta.shape[0] == 1:
+        if not self.explicit_dw and delta.shape[0] == 1:
             book.count(row, l, *rank_one_counts(delta[0], a[0], scale, self.spec.alpha))
             # BLAS rank-one update in place on the (Fortran-ordered) transpose: no temporary matrix
             self._ger(-scale, a[0], delta[0], a=self.W[l].T, overwrite_a=1)
@@ -354,7 +354,7 @@ class RateClassifier:
         book.transient_writes[row, l] += np.count_nonzero(dw)
         self.transient[l] += dw
 
-    def _cache_step(self, row: int, book: "Presentations") -> None:
+    def cache_step(self, row: int, book: "Presentations") -> None:
         """Decay, consolidate and charge maintenance of the transient weights after a presentation."""
         c = self.caching
         for l, T in enumerate(self.transient):
@@ -381,6 +381,8 @@ class RateClassifier:
         labels = check_labels(labels, len(samples), self.spec.n_out)
         memgate = check_memgate(memgate, len(samples)).astype(bool)
         book = Presentations(len(samples), self.spec.n_projections, self.spec.n_out)
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(1, user_api="blas"):
             # one BLAS thread: per-sample products are small, and a multi-threaded BLAS on a
             # busy machine spends milliseconds per call waking its threads
@@ -419,7 +421,7 @@ class Presentations:
         self.alpha_dw[row, l] += alpha_dw
 
     def log(self, samples, labels, wall: float) -> PresentationLog:
-        return PresentationLog(samples=samples, labels=labels, counts=self.outputs, mistake=self.mistake,
+        return PresentationLog(samples=samples, labels=labels, outputs=self.outputs, mistake=self.mistake,
                                gate_open=self.gate_open, writes=self.writes, sum_abs_dw=self.abs_dw,
                                sum_abs_dw_alpha=self.alpha_dw, trace_updates=np.zeros_like(self.writes),
                                wall_seconds=wall, transient_writes=self.transient_writes,

@@ -1,0 +1,279 @@
+r"""The builder: Brian2 objects of a spiking classifier from a :class:`~spikegate.model.NetworkSpec`.
+
+:func:`build_network` creates every group, synapse, operation and monitor (their code is in
+:mod:`~spikegate.backends.spiking.equations`) and returns them as a :class:`SpikingNetwork`;
+:func:`constants` and :func:`initial_weights` give the values the network starts from. Both
+engines use them: the runtime engine sets the values on the objects, the compiled engine
+passes them as run arguments, so everything but the network's structure can change without
+compiling again.
+
+**Input.** Pixel :math:`x_i \in [0, 1]` fires as a Poisson process of rate
+:math:`x_i \nu_\mathrm{max}`: every time step draws a Poisson count
+:math:`k_i \sim \mathrm{Poisson}(x_i \nu_\mathrm{max}\, dt)`, so window counts are Poisson
+whatever ``dt`` is; :math:`k_i` spikes add :math:`k_i w` to the synaptic current and
+:math:`k_i` to the trace.
+
+**Eligibility.** The eligibility of synapse :math:`i \to j` is the presynaptic trace
+:math:`x_i` (:math:`dx_i/dt = -x_i/\tau_e`, +1 per spike) times the postsynaptic factor in
+:math:`L_j`. Every synapse of neuron *i* sees the same spike train, so the trace is stored
+once per presynaptic neuron (the ledger still counts the per-synapse trace updates).
+
+**The simulated ERN.** The ``ern`` group holds :math:`E_d, E_r`; its onset spike sets them,
+and every presynaptic group integrates :math:`a_i = \int x_i\,\varepsilon\,dt` exactly over
+each step (both factors decay exponentially while the network is silent:
+:math:`\int_t^{t+dt} x E_d = x E_d (1 - e^{-\lambda_d dt})/\lambda_d`,
+:math:`\lambda_d = 1/\tau_e + 1/\tau_d`), after the tick's write and reset (order 20).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import brian2 as b2
+import numpy as np
+from brian2 import ms, second
+
+from ...model import NetworkSpec
+from . import equations as eq
+from .schedule import COLUMNS
+
+
+@dataclass
+class SpikingNetwork:
+    """The Brian2 objects of one classifier (see :func:`build_network`)."""
+
+    clock: b2.Clock
+    tick_clock: b2.Clock
+    control: b2.NeuronGroup
+    input: b2.NeuronGroup
+    layers: list
+    synapses: list
+    feedback: list
+    rivalry: b2.Synapses
+    decision: b2.Synapses
+    ern_group: b2.NeuronGroup | None = None
+    reductions: list = field(default_factory=list)
+    operations: list = field(default_factory=list)
+    control_monitor: b2.StateMonitor | None = None
+    count_monitor: b2.StateMonitor | None = None
+
+    @property
+    def output(self) -> b2.NeuronGroup:
+        return self.layers[-1]
+
+    @property
+    def presynaptic(self) -> list:
+        return [self.input] + self.layers[:-1]
+
+    @property
+    def objects(self) -> list:
+        """Every Brian2 object, for a ``Network``."""
+        extra = [self.ern_group] if self.ern_group is not None else []
+        return ([self.control, self.input] + self.layers + extra + self.synapses + [self.rivalry, self.decision]
+                + self.feedback + self.reductions + self.operations + [self.control_monitor, self.count_monitor])
+
+    def by_key(self) -> dict:
+        """Objects by their role (``control``, ``input``, ``hidden0``, ``output``, ``ern``, ``w0``,
+        ``feedback0``, ``control_monitor``, ...): the keys of :func:`constants`."""
+        out = {"control": self.control, "input": self.input, "control_monitor": self.control_monitor,
+               "count_monitor": self.count_monitor}
+        out.update({layer_key(k, len(self.layers)): g for k, g in enumerate(self.layers)})
+        out.update({f"w{k}": s for k, s in enumerate(self.synapses)})
+        out.update({f"feedback{k}": s for k, s in enumerate(self.feedback)})
+        if self.ern_group is not None:
+            out["ern"] = self.ern_group
+        return out
+
+
+def layer_key(k: int, n_layers: int) -> str:
+    return "output" if k == n_layers - 1 else f"hidden{k}"
+
+
+class _Builder:
+    """Creates the objects of :func:`build_network` in order (names fixed: Brian2's caches hit)."""
+
+    def __init__(self, spec: NetworkSpec, name: str, namespace: dict):
+        self.spec, self.name, self.namespace = spec, name, namespace
+        self.simulated = spec.ern.simulated
+        self.rise = spec.ern.rise > 0 * ms
+        # two clocks only: Brian2's scheduler loops over clocks in Python at every step
+        self.clock = b2.Clock(spec.dt, name=f"{name}_clock")
+        self.tick_clock = b2.Clock(spec.t_stim, name=f"{name}_tick_clock")
+
+    def group(self, n, model, name, **kw):
+        return b2.NeuronGroup(n, model, name=f"{self.name}_{name}", clock=self.clock, namespace=self.namespace, **kw)
+
+    def synapses(self, pre, post, name, model="", **kw):
+        s = b2.Synapses(pre, post, model, name=f"{self.name}_{name}", clock=self.clock, namespace=self.namespace, **kw)
+        s.connect()
+        return s
+
+    def tick(self, obj, code, order, name):
+        """``code`` once per tick, in the ``start`` slot at ``order``."""
+        return obj.run_regularly(code, clock=self.tick_clock, when="start", order=order, name=name)
+
+    @staticmethod
+    def link(group, source, *names):
+        for var in names:
+            setattr(group, var, b2.linked_var(source, var, index=np.zeros(len(group), dtype=int)))
+
+    def groups(self):
+        spec, neuron = self.spec, eq.neuron_model(self.spec.neuron)
+        integral = eq.ERN_INTEGRAL_VARIABLES if self.simulated else ""
+        control = self.group(1, eq.control_variables(spec.n_projections), "control")
+        inputs = self.group(spec.n_in, eq.INPUT_VARIABLES + integral, "input", threshold=eq.INPUT_THRESHOLD,
+                            reset=eq.INPUT_RESET, method="exact")
+        self.link(inputs, control, "post")
+        layers = []
+        for k, size in enumerate(spec.layers[1:]):
+            is_out = k == spec.n_projections - 1
+            g = self.group(size, neuron["equations"] + (eq.OUTPUT_VARIABLES if is_out else eq.HIDDEN_VARIABLES + integral),
+                           "output" if is_out else f"hidden{k}", threshold=neuron["threshold"],
+                           reset=neuron["reset"] + "\nn += 1\nx += 1", refractory="t_ref", method=neuron["method"])
+            self.link(g, control, "gate", "drive", "valid", "write_now", "post")
+            if is_out:
+                g.lab = b2.linked_var(control, "label", index=np.zeros(size, dtype=int))
+            layers.append(g)
+        ern = None
+        if self.simulated:
+            ern = self.group(1, eq.ern_variables(self.rise), "ern", threshold=eq.ERN_THRESHOLD,
+                             reset=eq.ern_reset(self.rise), method="exact")
+            self.link(ern, control, "drive", "valid", "learning", "post")
+            for g in [inputs] + layers[:-1]:
+                self.link(g, ern, "Ed", "Er", "ern_amp")
+        return control, inputs, layers, ern, neuron
+
+    def network(self) -> SpikingNetwork:
+        spec, nm = self.spec, self.name
+        control, inputs, layers, ern, neuron = self.groups()
+        pre_groups = [inputs] + layers[:-1]
+        synapses = [self.synapses(pre, post, f"w{k}", eq.synapse_variables(self.simulated),
+                                  on_pre=eq.on_pre(pre is inputs))
+                    for k, (pre, post) in enumerate(zip(pre_groups, layers))]
+        output = layers[-1]
+        net = SpikingNetwork(self.clock, self.tick_clock, control, inputs, layers, synapses,
+                             feedback=[self.synapses(output, hid, f"feedback{k}", eq.FEEDBACK_VARIABLES)
+                                       for k, hid in enumerate(layers[:-1])],
+                             rivalry=self.synapses(output, output, "rivalry"),
+                             decision=self.synapses(output, control, "decision"), ern_group=ern)
+        net.operations = [inputs.run_regularly(eq.INPUT_DRAW, when="before_thresholds", name=f"{nm}_input_draw")]
+        net.operations += self.decision_chain(net)
+        net.operations += self.ledger(net)
+        net.operations += self.loader(net, neuron)
+        if self.simulated:
+            net.operations += [g.run_regularly(eq.ERN_INTEGRAL, when="start", order=20, name=f"{g.name}_op_ern_integral")
+                               for g in net.presynaptic]
+        return net
+
+    def decision_chain(self, net: SpikingNetwork) -> list:
+        """Decide, learning signals and the gated write, at each tick (orders 0-8)."""
+        nm = self.name
+        ops = [self.tick(net.control, eq.ZERO_CONTROL, 0, f"{nm}_op_zero")]
+        ops += [self.tick(g, eq.zero_layer(g is net.output), 0, f"{g.name}_op_zero") for g in net.layers]
+        ops.append(self.tick(net.decision, eq.LABEL_COUNT, 1, f"{nm}_op_label_count"))
+        ops.append(self.tick(net.rivalry, eq.RIVAL_CODE[0], 2, f"{nm}_op_rivalry"))
+        ops.append(self.tick(net.decision, eq.RIVAL_CODE[1], 3, f"{nm}_op_rivals"))
+        ops.append(self.tick(net.control, eq.DECISION_CODE, 4, f"{nm}_op_gate"))
+        if self.simulated:
+            ops.append(self.tick(net.ern_group, eq.ERN_ONSET, 5, f"{nm}_op_ern_onset"))
+        ops += [self.tick(g, eq.write_factor(self.simulated), 5, f"{g.name}_op_gate") for g in net.layers]
+        ops.append(self.tick(net.output, eq.OUTPUT_ERROR, 5, f"{nm}_op_error"))
+        for fb, hid in zip(net.feedback, net.layers[:-1]):
+            ops.append(self.tick(fb, eq.FEEDBACK, 6, f"{fb.name}_op"))
+            ops.append(self.tick(hid, eq.HIDDEN_ERROR, 7, f"{hid.name}_op_error"))
+        ops += [self.tick(s, eq.write_code(self.simulated, self.spec.alpha), 8, f"{s.name}_op_write")
+                for s in net.synapses]
+        return ops
+
+    def ledger(self, net: SpikingNetwork) -> list:
+        """Per-tick write counts, sums and spikes reduced into the control group (order 9),
+        recorded by monitors at order 10."""
+        nm, P = self.name, self.spec.n_projections
+        ops = [self.tick(net.control, eq.zero_ledger(P), 0, f"{nm}_op_zero_ledger")]
+        for k, (pre, post) in enumerate(zip(net.presynaptic, net.layers)):
+            red_post = self.synapses(post, net.control, f"ledger{k}")
+            red_pre = self.synapses(pre, net.control, f"spikes{k}")
+            net.reductions += [red_post, red_pre]
+            writes, spikes = eq.ledger_sums(k)
+            ops.append(self.tick(red_post, writes, 9, f"{red_post.name}_op"))
+            ops.append(self.tick(red_pre, spikes, 9, f"{red_pre.name}_op"))
+        net.control_monitor = b2.StateMonitor(net.control, eq.recorded(P), record=0, when="start", order=10,
+                                              clock=self.tick_clock, name=f"{nm}_control_monitor")
+        net.count_monitor = b2.StateMonitor(net.output, "n", record=True, when="start", order=10,
+                                            clock=self.tick_clock, name=f"{nm}_count_monitor")
+        return ops
+
+    def loader(self, net: SpikingNetwork, neuron: dict) -> list:
+        """Load the next row into the control group (order 11), then reset membranes and counts
+        (order 12); traces (and the ERN integrals) are kept into a post-decision row."""
+        nm = self.name
+        ops = [self.tick(net.control, eq.load_row(COLUMNS, self.spec.n_projections), 11, f"{nm}_op_load"),
+               self.tick(net.input, eq.load_input(COLUMNS["image"], self.simulated), 12, f"{nm}_input_op_load")]
+        ops += [self.tick(g, eq.reset_layer(neuron["restart"], self.simulated and g is not net.output), 12,
+                          f"{g.name}_op_reset") for g in net.layers]
+        if self.simulated:
+            ops.append(self.tick(net.ern_group, eq.ERN_RESET_ROW, 12, f"{nm}_ern_op_reset"))
+        return ops
+
+
+def build_network(spec: NetworkSpec, name: str, namespace: dict) -> SpikingNetwork:
+    """Every Brian2 object of a classifier named ``name`` (object names ``{name}_...``); the
+    objects resolve external names (the schedule's ``TimedArray`` s) in ``namespace``."""
+    return _Builder(spec, name, namespace).network()
+
+
+def initialize(net: SpikingNetwork, spec: NetworkSpec, seed: int) -> None:
+    """Set the network's starting values: :func:`constants`, and the weights of :func:`initial_weights`."""
+    objects = net.by_key()
+    for (key, var), value in constants(spec).items():
+        setattr(objects[key], var, value)
+    W, B = initial_weights(spec, seed)
+    for s, w in zip(net.synapses, W):
+        s.w = w.ravel()         # all-to-all synapses are i-major
+    for fb, b in zip(net.feedback, B):
+        fb.B = b.ravel()
+
+
+def initial_weights(spec: NetworkSpec, seed: int) -> tuple[list, list]:
+    """Initial weights ``W[k]`` (shape ``(n_pre, n_post)``, Gaussian with standard deviation
+    ``init_gain[k] / sqrt(n_pre)``, clipped to ``w_max``) and fixed feedback weights ``B[k]``
+    (shape ``(n_out, n_hidden_k)``), drawn in this order from ``seed``."""
+    rng = np.random.default_rng(seed)
+    W = []
+    for k in range(spec.n_projections):
+        n_pre, n_post = spec.layers[k], spec.layers[k + 1]
+        w0 = rng.normal(0.0, spec.init_gain[k] / math.sqrt(n_pre), size=(n_pre, n_post))
+        W.append(np.clip(w0, -spec.rule.w_max, spec.rule.w_max))
+    B = [rng.normal(0.0, spec.rule.feedback_scale / math.sqrt(spec.n_out), size=(spec.n_out, n_post))
+         for n_post in spec.layers[1:-1]]
+    return W, B
+
+
+def constants(spec: NetworkSpec) -> dict:
+    """Every value the network's code reads but does not change, by ``(object key, variable)``
+    (:meth:`SpikingNetwork.by_key`): neuron constants, traces, rates, learning rates, the ERN.
+    None of them is compiled in: the compiled engine passes them as run arguments."""
+    neuron = eq.neuron_model(spec.neuron)
+    layers = [layer_key(k, spec.n_projections) for k in range(spec.n_projections)]
+    out = {("input", "nu_max"): spec.input.nu_max, ("input", "tau_e"): spec.rule.tau_e,
+           ("output", "n_target"): float(spec.rule.nu_target * spec.t_stim), ("control", "learning"): 1.0}
+    for key in layers:
+        out[(key, "tau_e")] = spec.rule.tau_e
+        out.update({(key, name): value for name, value in {**neuron["constants"], **neuron["initial"]}.items()})
+    ern = spec.ern
+    rates = spec.learning_rates() if ern.simulated else spec.effective_learning_rates()
+    for k, rate in enumerate(rates):
+        out.update({(f"w{k}", "eta" if ern.simulated else "eta_eff"): rate, (f"w{k}", "w_max"): spec.rule.w_max,
+                    (f"w{k}", "alpha"): spec.alpha, (f"w{k}", "w_scale"): spec.w_scale})
+    if ern.simulated:
+        rise = ern.rise if ern.rise > 0 * ms else ern.tau
+        out.update({("ern", "latency"): ern.latency, ("ern", "tau"): ern.tau, ("ern", "rise"): rise,
+                    ("ern", "scale"): ern.amplitude / ern.peak(), ("ern", "t_on"): 1e9 * second})
+        lam_d = 1 / spec.rule.tau_e + 1 / ern.tau
+        lam_r = 1 / spec.rule.tau_e + 1 / ern.rise if ern.rise > 0 * ms else None
+        # the exact integral over one step of a product decaying at lambda, per unit start value
+        cd = -np.expm1(-float(lam_d * spec.dt)) / lam_d
+        cr = -np.expm1(-float(lam_r * spec.dt)) / lam_r if lam_r is not None else 0 * second
+        for key in ["input"] + layers[:-1]:
+            out.update({(key, "ern_scale"): ern.amplitude / ern.peak(), (key, "ern_cd"): cd, (key, "ern_cr"): cr})
+    return out

@@ -1,0 +1,339 @@
+r"""The spiking network in Brian2's language: equations, and the code of each operation.
+
+Every piece of Brian2 text spikegate writes lives here, so the names it gives its variables
+are in one place: :func:`reserved_names` derives from these strings the names a user's
+neuron model (:class:`~spikegate.model.NeuronEquations`) must not use. Where Brian2 allows,
+a variable has the name of the declaration field it holds (``tau_m``, ``v_threshold``,
+``tau_e``, the ERN group's ``latency``, ``tau`` and ``rise``); ``refractory`` is Brian2's own
+keyword, so the refractory period is ``t_ref``.
+
+**A tick.** At each tick :math:`t_d` (a clock of period :math:`T_\mathrm{stim}`) a chain of
+code-generated operations, all in the ``start`` slot of one time step, does (orders in
+parentheses):
+
+1. **decide** (0-4): the largest rival count :math:`n_r` by two reductions over the output
+   neurons (:data:`RIVAL_CODE`), then the margin, the mistake, the ERN drive :math:`D` and
+   the gate (:data:`DECISION_CODE`, the decision of :func:`spikegate.model.gate_decision`);
+2. **learning signals** (5-7): output :math:`L_j = y_j - n_j / (\nu_\mathrm{target} T_\mathrm{stim})`;
+   hidden :math:`L_k = [n_k > 0] \sum_j B_{kj} L_j` (fixed random feedback :math:`B`);
+3. **write** (8) at the end of the post-decision interval (the same tick with the closed form):
+   :math:`w_{ij} \leftarrow \mathrm{clip}(w_{ij} + G\,\eta\,L_j\,a_i, \pm w_\mathrm{max})`,
+   counting writes (:math:`\Delta w \ne 0`), :math:`\sum|\Delta w|`, :math:`\sum|\Delta w|^\alpha`
+   (9), recorded by monitors (10);
+4. **load and reset** (11-12): the next row's stimulus, label and memory gate are read;
+   membranes, currents and counts are reset; traces are kept into a post-decision row and
+   reset before the next stimulus.
+"""
+from __future__ import annotations
+
+from brian2.utils.stringtools import get_identifiers
+
+from ...model import LIF, Gate, NeuronEquations
+
+#: Leaky integrate-and-fire, in the names of :class:`~spikegate.model.LIF`'s fields.
+LIF_EQUATIONS = """
+dv/dt = (v_rest - v + I) / tau_m : volt (unless refractory)
+dI/dt = -I / tau_syn : volt
+tau_m : second (shared, constant)
+tau_syn : second (shared, constant)
+v_rest : volt (shared, constant)
+v_reset : volt (shared, constant)
+v_threshold : volt (shared, constant)
+t_ref : second (shared, constant)
+"""
+
+#: spikegate's own variables of every neuron of a layer (LIF or a user's equations).
+NEURON_VARIABLES = """
+dx/dt = -x / tau_e : 1
+n : 1
+L : 1
+gate : 1 (linked)
+drive : 1 (linked)
+valid : 1 (linked)
+write_now : 1 (linked)
+post : 1 (linked)
+write_factor : 1
+acc_writes : 1
+acc_abs : 1
+acc_alpha : 1
+tau_e : second (shared, constant)
+"""
+OUTPUT_VARIABLES = "lab : integer (linked)\nn_target : 1 (shared)\nabove : 1\nis_label : 1\n"
+HIDDEN_VARIABLES = "fb : 1\n"
+
+#: The simulated ERN's integral, per presynaptic neuron (see :func:`ern_integral_code`).
+ERN_INTEGRAL_VARIABLES = """
+acc : second
+Ed : 1 (linked)
+Er : 1 (linked)
+ern_amp : 1 (linked)
+ern_scale : 1 (shared, constant)
+ern_cd : second (shared, constant)
+ern_cr : second (shared, constant)
+"""
+
+INPUT_VARIABLES = """
+rate : Hz
+dx/dt = -x / tau_e : 1
+n : 1
+k : 1
+nu_max : Hz (shared, constant)
+tau_e : second (shared, constant)
+t_start : second (shared)
+post : 1 (linked)
+"""
+
+#: Gate constants held by the control group (see :meth:`spikegate.model.Gate.decision_constants`).
+GATE_CONSTANTS = ("gate_always", "graded", "margin_threshold", "half_snr", "snr_width", "bias", "theta_write")
+
+
+def control_variables(n_projections: int) -> str:
+    """The control group: the loaded row, the decision, the reserve, the gate constants and the
+    per-tick ledger sums of each projection."""
+    return ("""
+label : integer
+sample : integer
+valid : 1
+post : 1
+write_now : 1
+memgate : 1
+learning : 1
+rng_seed : integer
+n_label : 1
+n_top_sum : 1
+n_top : 1
+margin : 1
+mistake : 1
+gate : 1
+drive : 1
+t_start : second
+reserve : 1
+capacity : 1
+refill : 1
+j_per_write : 1
+""" + "".join(f"{c} : 1\n" for c in GATE_CONSTANTS)
+        + "".join(f"writes_{k} : 1\nabs_{k} : 1\nalpha_{k} : 1\nspikes_{k} : 1\n" for k in range(n_projections)))
+
+
+def ern_variables(rise: bool) -> str:
+    r"""The ERN group: :math:`\varepsilon = D\,A\,k(t - t_d - \Delta)` as the state pair
+    :math:`E_d, E_r`, set at the onset by a spike of the group itself."""
+    kernel = "dEr/dt = -Er / rise : 1\nern = ern_amp * scale * (Ed - Er) : 1" if rise \
+        else "Er : 1\nern = ern_amp * scale * Ed : 1"
+    return f"""
+dEd/dt = -Ed / tau : 1
+{kernel}
+ern_amp : 1
+drive : 1 (linked)
+valid : 1 (linked)
+learning : 1 (linked)
+post : 1 (linked)
+t_on : second
+latency : second (shared, constant)
+tau : second (shared, constant)
+rise : second (shared, constant)
+scale : 1 (shared, constant)
+"""
+
+
+ERN_THRESHOLD = "t >= t_on - 1.5 * dt"
+
+
+def ern_reset(rise: bool) -> str:
+    return "Ed = 1\n" + ("Er = 1\n" if rise else "") + "t_on = 1e9 * second"
+
+
+def synapse_variables(simulated: bool) -> str:
+    """A plastic projection: the weight and the constants of its write. ``eta`` (1/s) multiplies
+    the simulated integral; ``eta_eff`` (dimensionless, :math:`\\eta W`) the eligibility at the
+    decision (closed form)."""
+    rate = "eta : hertz (shared)" if simulated else "eta_eff : 1 (shared)"
+    return f"""
+w : 1
+{rate}
+w_max : 1 (shared)
+alpha : 1 (shared)
+w_scale : volt (shared, constant)
+"""
+
+
+def on_pre(from_input: bool) -> str:
+    """A presynaptic spike (k spikes of a Poisson input in one step) adds ``w * w_scale`` each."""
+    return "I_post += w * w_scale" + (" * k_pre" if from_input else "")
+
+
+FEEDBACK_VARIABLES = "B : 1"
+INPUT_THRESHOLD, INPUT_RESET = "k > 0", "x += k\nn += k"
+INPUT_DRAW = "k = poisson(rate * dt)"
+
+#: :func:`spikegate.model.gate_decision` for integer spike counts, part 1: the largest count
+#: among the rivals of the label, by two reductions: an all-to-all pathway among the output
+#: neurons counts, for each neuron, the rivals strictly above it (``above``), and a pathway
+#: from the outputs into the control group sums the counts of the rivals with none above
+#: them (all equal) and their number.
+RIVAL_CODE = ("above_post += int(i != j and is_label_pre == 0 and n_pre > n_post)",
+              "n_top_sum_post += n_pre * int(i != label_post and above_pre == 0)\n"
+              "n_top_post += int(i != label_post and above_pre == 0)")
+#: Part 2, in the control group: the decision of a scheduled presentation (``valid``) while
+#: learning (``learning``); the gate and the drive are held between decisions, so that a
+#: write at the end of a simulated post-decision interval reads the decision before it. An
+#: empty metabolic reserve keeps the gate of a scheduled presentation shut.
+DECISION_CODE = """
+n_rival = n_top_sum / n_top
+margin = n_label - n_rival
+sigma = sqrt(n_label + n_rival + 1)
+mistake = valid * int(not (margin > 0))
+crn = graded / (bias * (1 + exp((margin / sigma - half_snr) / snr_width)))
+amplitude = int(not (margin > 0)) + int(margin > 0) * (crn + (1 - graded) * int(not (margin > margin_threshold)))
+drive_new = 1 - (1 - amplitude) * (1 - memgate)
+gate = valid * learning * int(gate_always > 0 or drive_new >= theta_write) + (1 - valid) * gate
+drive = valid * (gate_always + (1 - gate_always) * drive_new) + (1 - valid) * drive
+gate = gate * (1 - valid * int(not (reserve > 0)))"""
+
+LABEL_COUNT = "n_label_post += n_pre * int(i == label_post)"
+ZERO_CONTROL = "n_label = 0\nn_top_sum = 0\nn_top = 0"
+ERN_ONSET = ("on = valid * learning\nt_on = on * (t + latency) + (1 - on) * t_on\n"
+             "ern_amp = on * drive + (1 - on) * ern_amp")
+OUTPUT_ERROR = "L = valid * (int(i == lab) - n / n_target) + (1 - valid) * L"
+FEEDBACK = "fb_post += B * L_pre"
+HIDDEN_ERROR = "L = valid * fb * int(n > 0) + (1 - valid) * L"
+ERN_INTEGRAL = "acc += x * ern_amp * ern_scale * (Ed * ern_cd - Er * ern_cr)"
+
+
+def zero_layer(is_output: bool) -> str:
+    return "acc_writes = 0\nacc_abs = 0\nacc_alpha = 0" + ("\nabove = 0\nis_label = int(i == lab)" if is_output
+                                                           else "\nfb = 0")
+
+
+def write_factor(simulated: bool) -> str:
+    """Synapses cannot read linked variables of their target: the factor of the write is copied."""
+    return "write_factor = write_now * gate" + ("" if simulated else " * drive")
+
+
+def power_code(name: str, alpha: float) -> str:
+    """Brian2 code for ``name ** alpha``: ``sqrt`` and the identity for the common exponents.
+
+    The write loop runs over every synapse once per presentation, and a general ``pow`` there
+    cost 72 % of it (mnist-2layer, compiled engine: 0.51 s against 0.14 s with ``sqrt`` per 1,000
+    presentations, ``benchmarks/throughput.py``'s network). ``alpha`` is part of the network's
+    structure, so a compiled network is rebuilt when it changes.
+    """
+    if alpha == 1:
+        return name
+    if alpha == 0.5:
+        return f"sqrt({name})"
+    return f"{name} ** alpha"
+
+
+def write_code(simulated: bool, alpha: float) -> str:
+    """The gated write of a projection and its ledger sums, in one pass over the synapses."""
+    eligibility, rate = ("acc_pre", "eta") if simulated else ("x_pre", "eta_eff")
+    return (f"w_new = clip(w + write_factor_post * {rate} * L_post * {eligibility}, -w_max, w_max)\n"
+            "dw_abs = abs(w_new - w)\n"
+            "acc_writes_post += int(dw_abs > 0)\n"
+            "acc_abs_post += dw_abs\n"
+            f"acc_alpha_post += {power_code('dw_abs', alpha)}\n"
+            "w = w_new")
+
+
+def zero_ledger(n_projections: int) -> str:
+    return "".join(f"writes_{k} = 0\nabs_{k} = 0\nalpha_{k} = 0\nspikes_{k} = 0\n" for k in range(n_projections))
+
+
+def ledger_sums(k: int) -> tuple[str, str]:
+    """Writes and sums of projection ``k`` (from its postsynaptic layer), and the spikes of its
+    presynaptic layer, reduced into the control group."""
+    return (f"writes_{k}_post += acc_writes_pre\nabs_{k}_post += acc_abs_pre\nalpha_{k}_post += acc_alpha_pre",
+            f"spikes_{k}_post += n_pre")
+
+
+#: What the control monitor records at every tick (the read-out decodes presentations from it).
+def recorded(n_projections: int) -> list[str]:
+    return ["valid", "post", "sample", "label", "mistake", "gate", "drive", "margin"] + [
+        f"{v}_{k}" for k in range(n_projections) for v in ("writes", "abs", "alpha", "spikes")]
+
+
+def load_row(columns: dict, n_projections: int) -> str:
+    """Load the next schedule row into the control group; the writes of the tick just ended draw on
+    the reserve, and a finished training presentation refills it."""
+    row = "schedule(t - t_start, {})"
+    writes = " + ".join(f"writes_{k}" for k in range(n_projections))
+    return (f"reserve_new = reserve - j_per_write * ({writes}) + refill * write_now * learning\n"
+            "reserve = clip(reserve_new, reserve_new, capacity)\n"
+            f"label = int({row.format(columns['label'])} + 0.5)\n"
+            f"sample = int({row.format(columns['sample'])} + 0.5)\n"
+            f"memgate = {row.format(columns['memgate'])}\n"
+            f"valid = {row.format(columns['valid'])}\n"
+            f"post = {row.format(columns['post'])}\n"
+            f"write_now = {row.format(columns['write'])}")
+
+
+_KEEP = "keep = int(post > 0.5)\n"
+
+
+def load_input(image_column: int, simulated: bool) -> str:
+    """The next row's pixels as input rates; traces kept into a post-decision row, else reset."""
+    return (f"{_KEEP}rate = nu_max * pixels(int(schedule(t - t_start, {image_column}) + 0.5) * second, i)\n"
+            "x = x * keep\nn = 0" + ("\nacc = acc * keep" if simulated else ""))
+
+
+def reset_layer(restart: str, keep_integral: bool) -> str:
+    return (f"{_KEEP}{restart}x = x * keep\nn = 0\nlastspike = -1e4*second"
+            + ("\nacc = acc * keep" if keep_integral else ""))
+
+
+ERN_RESET_ROW = f"{_KEEP}Ed = Ed * keep\nEr = Er * keep"
+
+
+def neuron_model(neuron: LIF | NeuronEquations) -> dict:
+    """The NeuronGroup arguments of a neuron declaration, spikegate's variables included.
+
+    Returns ``equations``, ``threshold``, ``reset``, ``method``, ``restart`` (the code that
+    sets the state at each presentation's start), ``constants`` (the shared constants' values,
+    run-time state) and ``initial``.
+    """
+    if isinstance(neuron, LIF):
+        return {"equations": LIF_EQUATIONS + NEURON_VARIABLES, "threshold": "v > v_threshold",
+                "reset": "v = v_reset", "method": "exact", "restart": "v = v_rest\nI = 0*volt\n",
+                "constants": {"tau_m": neuron.tau_m, "tau_syn": neuron.tau_syn, "v_rest": neuron.v_rest,
+                              "v_reset": neuron.v_reset, "v_threshold": neuron.v_threshold,
+                              "t_ref": neuron.refractory},
+                "initial": {"v": neuron.v_rest}}
+    initial = dict(neuron.initial)
+    starts = {f"{n}_at_start": v for n, v in initial.items()}
+    return {"equations": neuron.group_equations() + NEURON_VARIABLES, "threshold": neuron.threshold,
+            "reset": neuron.reset, "method": neuron.method,
+            "restart": "".join(f"{n} = {n}_at_start\n" for n in initial) + "I = 0*volt\n",
+            "constants": {"tau_syn": neuron.tau_syn, "t_ref": neuron.refractory, **dict(neuron.parameters), **starts},
+            "initial": initial}
+
+
+def gate_constants(gate: Gate) -> dict:
+    """The control group's gate constants for ``gate`` (margins in spikes)."""
+    c = gate.decision_constants(1.0)
+    values = {"gate_always": c.always, "graded": c.graded, "margin_threshold": c.threshold,
+              "half_snr": c.half_snr, "snr_width": c.snr_width, "bias": c.bias, "theta_write": c.theta_write}
+    return {k: float(values[k]) for k in GATE_CONSTANTS}
+
+
+#: Brian2's own names in a group and its code (indices, time, refractoriness).
+BRIAN_NAMES = frozenset("i j t dt N t_in_timesteps lastspike not_refractory xi".split())
+
+
+def reserved_names() -> frozenset:
+    """Every name spikegate gives a layer's neurons, its input or its synapses, or uses in code
+    run on them, and Brian2's built-ins: a user's neuron model must not define them. Derived
+    from this module's text (a test checks it against every variable of built classifiers)."""
+    from brian2 import Equations
+
+    from ...model.code import is_brian_name
+
+    equations = [NEURON_VARIABLES, OUTPUT_VARIABLES, HIDDEN_VARIABLES, ERN_INTEGRAL_VARIABLES, INPUT_VARIABLES,
+                 synapse_variables(True), synapse_variables(False), FEEDBACK_VARIABLES,
+                 "dI/dt = -I / tau_syn : volt\ntau_syn : second\nt_ref : second"]
+    code = [zero_layer(True), zero_layer(False), write_factor(False), OUTPUT_ERROR, HIDDEN_ERROR, FEEDBACK,
+            ERN_INTEGRAL, write_code(True, 2.0), write_code(False, 2.0), reset_layer("", True), load_input(0, True),
+            on_pre(True), "schedule + pixels"]
+    names = {n for text in equations for n in Equations(text).names}
+    names |= {n for text in code for n in get_identifiers(text) if not is_brian_name(n)}
+    return frozenset({n.removesuffix("_pre").removesuffix("_post") for n in names} | BRIAN_NAMES)

@@ -1,0 +1,70 @@
+"""The read-out: from the control group's records (one row per tick) to a :class:`PresentationLog`.
+
+The control monitor records, at every tick, the loaded row (``valid``, ``post``, ``sample``,
+``label``), the decision (``mistake``, ``gate``, ``drive``, ``margin``) and the ledger sums of
+the tick just ended; the count monitor the output spike counts. A presentation's decision is
+read at its stimulus tick, its writes at the tick that ends its last silent row (its write
+tick). The records are plain arrays, so the runtime engine (Brian2's monitors) and the compiled
+engine (the binary's result files) share this decoding.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import ParameterError
+from ...ledger import PresentationLog
+from ...model import NetworkSpec
+
+
+def write_ticks(post: np.ndarray, decision_ticks: np.ndarray) -> np.ndarray:
+    """The tick that ends each presentation's last silent row (its stimulus tick without one)."""
+    post = np.asarray(post) > 0.5
+    ticks = np.asarray(decision_ticks).copy()
+    while True:
+        more = (ticks + 1 < len(post)) & post[np.minimum(ticks + 1, len(post) - 1)]
+        if not more.any():
+            return ticks
+        ticks = ticks + more
+
+
+def decode(spec: NetworkSpec, records: dict, counts: np.ndarray, start: int, n: int, wall: float,
+           last: bool = False) -> PresentationLog:
+    """The log of ``n`` presentations recorded from tick ``start`` on (or the last ``n``).
+
+    Parameters
+    ----------
+    records : dict of str to array
+        Per tick, the control monitor's variables (``valid``, ``post``, ``sample``, ``label``,
+        ``mistake``, ``gate``, ``drive``, ``writes_k``, ``abs_k``, ``alpha_k``, ``spikes_k``).
+    counts : array, shape (ticks, n_out)
+        The output spike counts recorded at each tick.
+    """
+    valid = np.asarray(records["valid"])[start:] > 0.5
+    idx = np.flatnonzero(valid) + start
+    if last:
+        idx = idx[len(idx) - n:] if n else idx[:0]
+    if len(idx) != n:
+        raise ParameterError(f"recorded {len(idx)} decisions, asked for {n} presentations")
+    widx = write_ticks(records["post"], idx)
+    P = spec.n_projections
+
+    def column(name, rows):
+        return np.asarray(records[name])[rows]
+
+    writes = np.stack([column(f"writes_{k}", widx) for k in range(P)], axis=1)
+    spikes = np.stack([column(f"spikes_{k}", idx) for k in range(P)], axis=1)
+    outputs = np.asarray(counts)[idx, :].astype(np.int64)
+    return PresentationLog(
+        samples=column("sample", idx).astype(np.int64),
+        labels=column("label", idx).astype(np.int64),
+        outputs=outputs,
+        activity=np.concatenate([np.rint(spikes).astype(np.int64), outputs.sum(axis=1, keepdims=True)], axis=1),
+        mistake=column("mistake", idx) > 0.5,
+        gate_open=column("gate", idx) > 0.5,
+        writes=np.rint(writes).astype(np.int64),
+        sum_abs_dw=np.stack([column(f"abs_{k}", widx) for k in range(P)], axis=1),
+        sum_abs_dw_alpha=np.stack([column(f"alpha_{k}", widx) for k in range(P)], axis=1),
+        trace_updates=(spikes * np.array(spec.layers[1:], dtype=float)).astype(np.int64),
+        wall_seconds=wall,
+        drive=column("drive", idx),
+    )

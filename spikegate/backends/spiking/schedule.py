@@ -1,0 +1,70 @@
+r"""The schedule of a chunk: which image, label and memory gate each tick of the network reads.
+
+A presentation is a stimulus window of :math:`T_\mathrm{stim}` and, when the ERN's
+post-decision interval is simulated and the network learns, ``spec.post_rows`` silent rows
+after it; a tick ends each row. The schedule is a table with one row per tick
+(:data:`COLUMNS`), the pixel table one row per presentation and a blank last row; both have
+shapes fixed by :data:`MAX_CHUNK` and the network, so neither the generated code nor the
+compiled engine depends on the chunk's content. After the scheduled presentations one idle
+row (blank input, no decision) closes the last one.
+
+Pure functions of numpy arrays: the runtime engine loads the tables as ``TimedArray`` s,
+the compiled engine passes them as run arguments.
+"""
+from __future__ import annotations
+
+import numpy as np
+from brian2 import Quantity
+
+from ...errors import ParameterError
+from ...model import NetworkSpec
+from ..inputs import check_labels, check_memgate, check_samples
+
+#: Presentations one ``run()`` can hold: the tables' shapes are fixed by it.
+MAX_CHUNK = 1000
+#: Columns of the schedule: the row's image (in the chunk's pixel table), label and memory gate;
+#: whether the row is a presentation's stimulus (decided at its end) or a silent post-decision
+#: row, and whether the write happens at its end; the sample (row of the image bank).
+COLUMNS = {"image": 0, "label": 1, "memgate": 2, "valid": 3, "post": 4, "write": 5, "sample": 6}
+
+
+def rows_per_presentation(spec: NetworkSpec, learn: bool = True) -> int:
+    """Ticks a presentation takes: its stimulus, and the simulated silent interval while learning."""
+    return 1 + (spec.post_rows if learn else 0)
+
+
+def schedule_tables(spec: NetworkSpec, images: np.ndarray, samples, labels, memgate=None, learn: bool = True,
+                    chunk: int = MAX_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """The schedule (one row per tick) and the pixel table of up to ``chunk`` presentations of
+    rows ``samples`` of ``images``; their shapes do not depend on them."""
+    samples = check_samples(samples, len(images))
+    n = len(samples)
+    if n > chunk:
+        raise ParameterError(f"load_schedule: {n} presentations, at most chunk = {chunk}")
+    labels = check_labels(labels, n, spec.n_out)
+    memgate = check_memgate(memgate, n)
+    r = rows_per_presentation(spec, learn)
+    table = np.zeros((MAX_CHUNK * rows_per_presentation(spec) + 1, len(COLUMNS)))
+    table[:, COLUMNS["image"]] = MAX_CHUNK                 # the blank row of the pixel table
+    stim = np.arange(n) * r
+    table[stim, COLUMNS["image"]] = np.arange(n)
+    table[stim, COLUMNS["sample"]] = samples
+    table[stim, COLUMNS["memgate"]] = memgate
+    table[stim, COLUMNS["valid"]] = 1
+    for p in range(r):
+        table[stim + p, COLUMNS["label"]] = labels
+        table[stim + p, COLUMNS["post"]] = p > 0
+    table[stim + r - 1, COLUMNS["write"]] = 1
+    pixels = np.zeros((MAX_CHUNK + 1, spec.n_in))
+    pixels[:n] = images[samples]
+    return table, pixels
+
+
+def duration(spec: NetworkSpec, n: int, learn: bool = True) -> Quantity:
+    """Simulated time of ``n`` scheduled presentations plus the closing idle row."""
+    return (n * rows_per_presentation(spec, learn) + 1) * spec.t_stim
+
+
+def chunks(n: int, chunk: int):
+    """``(start, stop)`` of each chunk of ``n`` presentations."""
+    return [(a, min(a + chunk, n)) for a in range(0, n, chunk)]
