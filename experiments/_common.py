@@ -32,6 +32,15 @@ def parser(doc: str) -> argparse.ArgumentParser:
     return ap
 
 
+def add_protocol_arguments(ap, quick_help: str = "a seconds-long variant on digits (for the tests)") -> None:
+    """The arguments every scan-based protocol takes: overrides, data, workers, results, --quick."""
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--data-dir", help="MNIST directory (sets data.dir)")
+    ap.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    ap.add_argument("--results", default=str(ROOT / "results"), help="results root (default results/)")
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+
+
 def dataset(args, n_train=None, n_test=None) -> data_mod.Dataset:
     """Digits for ``--quick``, MNIST otherwise (first ``n_train``/``n_test`` samples)."""
     if args.quick:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from _common import ROOT, claim_line, pyplot, run_main, run_protocol, save_figure, table
+from _common import ROOT, add_protocol_arguments, claim_line, pyplot, run_main, run_protocol, save_figure, table
 from gate_comparison import mean_sd
 
 from spikegate.config import parse_override, resolve
@@ -48,11 +48,7 @@ def parser():
                     help="reserve capacities in joules ('inf': no budget); default " + " ".join(BUDGETS))
     ap.add_argument("--j-per-write", default="10 mJ",
                     help="energy of one write (default 10 mJ: the long-term-memory figure, one bit per write)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--data-dir", help="MNIST directory (sets data.dir)")
-    ap.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
-    ap.add_argument("--results", default=str(ROOT / "results"), help="results root (default results/)")
-    ap.add_argument("--quick", action="store_true", help="a seconds-long variant on digits (for the tests)")
+    add_protocol_arguments(ap)
     return ap
 
 

@@ -23,7 +23,8 @@ import_brian()   # before anything else imports Brian2 (see spikegate.startup)
 
 from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError  # noqa: E402
 from .model import (LIF, Always, ERNGate, ERNSignal, Gate, Lazy, Margin, Memorized, MetabolicReserve, MistakeMemory,
-                    NetworkSpec, NeuronEquations, PoissonInput, RateSpec, Restriction, SynapticCaching, ThreeFactorRule, Trace, gate_decision,
+                    NetworkSpec, NeuronEquations, PoissonInput, Random, RateSpec, Restriction, SynapseFormat,
+                    SynapticCaching, ThreeFactorRule, Trace, gate_decision,
                     make_gate, memory_decay, memory_gate, memory_update)
 from .ledger import EnergyLedger, PresentationLog
 from .backends.spiking import GatedClassifier, StandaloneClassifier, integrate_ern_update
@@ -37,10 +38,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SpikegateError", "ParameterError", "ConfigError", "DataError", "EnergyError",
-    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERNGate", "make_gate", "gate_decision",
+    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERNGate", "Random", "make_gate", "gate_decision",
     "MistakeMemory", "MetabolicReserve", "memory_decay", "memory_gate", "memory_update",
     "ERNSignal", "integrate_ern_update",
-    "LIF", "NeuronEquations", "PoissonInput", "ThreeFactorRule", "NetworkSpec", "GatedClassifier", "StandaloneClassifier", "PresentationLog",
+    "LIF", "NeuronEquations", "PoissonInput", "ThreeFactorRule", "SynapseFormat", "NetworkSpec", "GatedClassifier", "StandaloneClassifier", "PresentationLog",
     "EnergyLedger", "RateSpec", "Restriction", "SynapticCaching", "RateClassifier",
     "Technology", "LongTermMemory", "ATPCost", "Landauer", "MetabolicModel",
     "load_catalogue", "energy_report", "energy_compare", "train", "evaluate", "TrainResult", "resolve",

@@ -28,6 +28,7 @@ def format_summary(metrics: dict) -> str:
         ("gated presentations", f"{metrics['n_gated_presentations']} "
                                 f"({metrics['n_gated_presentations'] / max(metrics['n_presentations'], 1):.1%})"),
         ("synaptic writes M0", metrics["n_writes"]),
+        ("bits flipped", metrics["bits_flipped"] if metrics.get("synapse_bits") else "not measured (float synapses)"),
         ("sum |dw| M1", f"{metrics['sum_abs_dw']:.4g}"),
         (f"M_alpha (alpha={metrics['alpha']:g})", f"{metrics['m_alpha']:.4g}"),
         ("M_min = sum |w_end - w_start|", f"{metrics['m_min']:.4g}"),
@@ -154,6 +155,40 @@ def cmd_collect(args) -> int:
     return 0
 
 
+def cmd_frontier(args) -> int:
+    """``spikegate frontier``: the cost to first reach each validation accuracy, per gate, and the verdict."""
+    from .scan import frontier as fr
+
+    if args.bootstrap < 100:
+        raise ConfigError(f"--bootstrap {args.bootstrap}: must be >= 100 resamples")
+    if args.cost not in fr.COSTS + ("auto",):
+        raise ConfigError(f"--cost {args.cost!r}: unknown; allowed: auto, {', '.join(fr.COSTS)}")
+    targets = None
+    if args.targets is not None:
+        targets = sorted({_fraction("--targets", t) for t in args.targets})
+    lines = fr.curves_of(args.store)
+    if args.cost == "auto":   # bits flipped where synapses store codes, else writes
+        flipped = any(p["bits_flipped"] for by_seed in lines.values() for c in by_seed.values() for p in c)
+        args.cost = "bits_flipped" if flipped else "writes"
+    records = fr.frontier(lines, targets or fr.default_targets(lines), args.bootstrap, args.seed)
+    verdict = fr.verdict(lines, records, args.cost, args.bootstrap, args.seed)
+    print(fr.format_frontier(records, args.cost, verdict))
+    out = Path(args.out) if args.out else Path(args.store) / "frontier"
+    for path in fr.write_frontier(records, verdict, fr.plot_frontier(records, args.cost), out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _fraction(where: str, text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise ConfigError(f"{where} {text!r}: expected accuracies in (0, 1], e.g. 0.85") from None
+    if not 0 < x <= 1:
+        raise ConfigError(f"{where} {text!r}: expected accuracies in (0, 1], e.g. 0.85")
+    return x
+
+
 def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", s).strip("-")
 
@@ -219,7 +254,7 @@ def cmd_energy(args) -> int:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spikegate", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
-    for add in (_train_parser, _evaluate_parser, _scan_parser, _collect_parser, _energy_parser):
+    for add in (_train_parser, _evaluate_parser, _scan_parser, _collect_parser, _frontier_parser, _energy_parser):
         add(sub)
     return ap
 
@@ -228,7 +263,7 @@ def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model specification (TOML)")
     p.set_defaults(handler=cmd_train)
     p.add_argument("model", help="model file, e.g. models/digits.toml")
-    p.add_argument("--gate", help="gate: always, lazy, memorized, trace, margin, ern")
+    p.add_argument("--gate", help="gate: always, lazy, memorized, trace, margin, ern, random")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a dotted config key, e.g. data.n_train=1000 (repeatable)")
     p.add_argument("--out", help="run directory to create (default runs/<model>-<gate>-<time>)")
@@ -271,6 +306,19 @@ def _collect_parser(sub) -> None:
     p.add_argument("--hue", default="gate.name", help="one line per value of this column (default gate.name)")
     p.add_argument("--heatmap", nargs=3, action="append", default=[], metavar=("X", "Y", "Z"),
                    help="heatmap of the mean of Z over X and Y (repeatable)")
+
+
+def _frontier_parser(sub) -> None:
+    p = sub.add_parser("frontier", help="cost to first reach each validation accuracy, per gate, over a scan store")
+    p.set_defaults(handler=cmd_frontier)
+    p.add_argument("store", help="a scan store whose points trained with data.n_validation")
+    p.add_argument("--cost", default="auto", help="the cost of the verdict and the figure: bits_flipped, writes, "
+                                                   "sum_abs_dw, learning_j, total_j, presentations (default auto: "
+                                                   "bits_flipped if synapses store codes, else writes)")
+    p.add_argument("--targets", nargs="+", help="validation accuracies (default: 0.01 steps over the curves' range)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default 0: reproducible intervals)")
+    p.add_argument("--out", help="folder for frontier.csv, .json, .png, .svg (default STORE/frontier)")
 
 
 def _energy_parser(sub) -> None:

@@ -254,7 +254,7 @@ def _gate_keys(file_gate: dict, name, overrides: dict, unread: str) -> dict:
 
 def _unread_message(key, value, cls) -> str:
     try:
-        make_gate(cls.__name__, **{key: value})
+        make_gate(GATE_NAME[cls], **{key: value})
     except ParameterError as exc:
         return str(exc)
     raise AssertionError("make_gate accepted a key the gate does not read")  # pragma: no cover

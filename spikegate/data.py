@@ -47,7 +47,8 @@ ENV_DATA_DIR = "SPIKEGATE_DATA_DIR"
 
 @dataclass
 class Dataset:
-    """Training and test images (rows, pixels in [0, 1]) with integer labels."""
+    """Training and test images (rows, pixels in [0, 1]) with integer labels, and an optional
+    validation split held out from the training images (never the test images)."""
 
     name: str
     x_train: np.ndarray
@@ -55,24 +56,44 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.x_val is None:
+            self.x_val = np.zeros((0,) + np.shape(self.x_train)[1:])
+            self.y_val = np.zeros(0, dtype=np.int64)
 
     @property
     def n_pixels(self) -> int:
         return self.x_train.shape[1]
 
-    def subset(self, n_train: int | None = None, n_test: int | None = None) -> "Dataset":
-        """The first ``n_train`` training and ``n_test`` test samples."""
-        for key, n, avail in (("data.n_train", n_train, len(self.x_train)), ("data.n_test", n_test, len(self.x_test))):
-            if n is not None and not (1 <= n <= avail):
-                raise DataError(f"{key} = {n}: must be in [1, {avail}] for data set {self.name!r}")
-        return Dataset(self.name, self.x_train[:n_train], self.y_train[:n_train],
-                       self.x_test[:n_test], self.y_test[:n_test], self.n_classes)
+    def subset(self, n_train: int | None = None, n_test: int | None = None, n_validation: int = 0) -> "Dataset":
+        """The first ``n_train`` training and ``n_test`` test samples; with ``n_validation``, the last
+        ``n_validation`` training samples become the validation split, and training takes the first
+        ``n_train`` of the others (all of them when None): the two never share an image."""
+        n_all = len(self.x_train)
+        avail = n_all - n_validation
+        if n_validation and not 1 <= n_validation < n_all:
+            raise DataError(f"data.n_validation = {n_validation}: must be in [1, {n_all - 1}] for data set "
+                            f"{self.name!r} ({n_all} training images)")
+        for key, n, top in (("data.n_train", n_train, avail), ("data.n_test", n_test, len(self.x_test))):
+            if n is not None and not (1 <= n <= top):
+                extra = f" (data.n_validation = {n_validation} of the {n_all} training images are held out)" \
+                    if key == "data.n_train" and n_validation else ""
+                raise DataError(f"{key} = {n}: must be in [1, {top}] for data set {self.name!r}{extra}")
+        if not n_validation:
+            return Dataset(self.name, self.x_train[:n_train], self.y_train[:n_train],
+                           self.x_test[:n_test], self.y_test[:n_test], self.n_classes)
+        n_train = avail if n_train is None else n_train
+        return Dataset(self.name, self.x_train[:n_train], self.y_train[:n_train], self.x_test[:n_test],
+                       self.y_test[:n_test], self.n_classes, self.x_train[avail:], self.y_train[avail:])
 
 
 def validate(ds: Dataset, n_pixels: int | None = None, n_classes: int | None = None) -> Dataset:
     """Check shapes, pixel values and labels; raise :class:`DataError` naming the problem."""
     n_classes = ds.n_classes if n_classes is None else n_classes
-    for part in ("train", "test"):
+    for part in ("train", "test") + (("val",) if len(ds.y_val) else ()):
         x, y = getattr(ds, f"x_{part}"), getattr(ds, f"y_{part}")
         where = f"{ds.name} x_{part}"
         if x.ndim != 2:
@@ -100,7 +121,8 @@ def validate(ds: Dataset, n_pixels: int | None = None, n_classes: int | None = N
             raise DataError(f"{ds.name} y_{part}: label {y[bad][0]:g} at index {int(np.flatnonzero(bad)[0])} "
                             f"outside the class range [0, {n_classes - 1}]")
     return Dataset(ds.name, ds.x_train.astype(float, copy=False), ds.y_train.astype(np.int64, copy=False),
-                   ds.x_test.astype(float, copy=False), ds.y_test.astype(np.int64, copy=False), n_classes)
+                   ds.x_test.astype(float, copy=False), ds.y_test.astype(np.int64, copy=False), n_classes,
+                   ds.x_val.astype(float, copy=False), ds.y_val.astype(np.int64, copy=False))
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray]:

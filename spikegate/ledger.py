@@ -1,7 +1,10 @@
 r"""The energy ledger: every synaptic write, per projection and per presentation.
 
 For projection :math:`p` and presentation :math:`k` the ledger holds whether the gate was
-open, the number of writes :math:`W_{pk} = \#\{ij : \Delta w_{ij} \ne 0\}`,
+open, the number of writes :math:`W_{pk}` (changes of a synapse's stored state: a code
+of a finite-precision synapse, :mod:`spikegate.model.synapse`, or a float
+:math:`\Delta w_{ij} \ne 0`), the bits they flip :math:`F_{pk}` (Hamming distances of old
+and new codes; 0 for float synapses, where they are not measured),
 :math:`\sum |\Delta w|` and :math:`\sum |\Delta w|^\alpha`, and the eligibility-trace
 updates (a different energy term: a trace update is not a write). Cumulatively
 
@@ -22,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 _FIELDS = ("gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha", "trace_updates", "mistake", "samples",
-           "transient_writes", "maintenance", "drive", "activity")
+           "transient_writes", "maintenance", "drive", "activity", "bits_flipped")
 #: Fields that ledgers written by older versions may lack (zeros when loaded).
-_LATER_FIELDS = ("transient_writes", "maintenance", "drive", "activity")
+_LATER_FIELDS = ("transient_writes", "maintenance", "drive", "activity", "bits_flipped")
 
 
 @dataclass
@@ -57,6 +60,7 @@ class PresentationLog:
     maintenance: np.ndarray | None = None
     drive: np.ndarray | None = None
     activity: np.ndarray | None = None    # int, (n, n_projections + 1)
+    bits_flipped: np.ndarray | None = None   # int, (n, n_projections): 0 for float synapses
 
     def __post_init__(self):
         if self.transient_writes is None:
@@ -67,6 +71,8 @@ class PresentationLog:
             self.drive = self.gate_open.astype(float)
         if self.activity is None:
             self.activity = np.zeros((len(self.writes), self.writes.shape[1] + 1), dtype=np.int64)
+        if self.bits_flipped is None:
+            self.bits_flipped = np.zeros_like(self.writes)
 
     @classmethod
     def empty(cls, n_out: int, n_projections: int) -> "PresentationLog":
@@ -111,7 +117,7 @@ class PresentationLog:
 
 #: Per-presentation fields of a :class:`PresentationLog`, concatenated by :func:`concatenate_logs`.
 LOG_FIELDS = ("samples", "labels", "outputs", "mistake", "gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha",
-              "trace_updates", "transient_writes", "maintenance", "drive", "activity")
+              "trace_updates", "transient_writes", "maintenance", "drive", "activity", "bits_flipped")
 
 
 def concatenate_logs(logs: list, wall: float) -> PresentationLog:
@@ -169,6 +175,7 @@ class EnergyLedger:
         self.maintenance = np.zeros((0, P))
         self.drive = np.zeros(0)
         self.activity = np.zeros((0, P + 1), dtype=np.int64)
+        self.bits_flipped = np.zeros((0, P), dtype=np.int64)
 
     def record(self, log) -> None:
         """Append the presentations of a :class:`PresentationLog`."""
@@ -187,6 +194,11 @@ class EnergyLedger:
     @property
     def m0(self) -> int:
         return int(self.writes.sum())
+
+    @property
+    def bits(self) -> int:
+        """Bits flipped by all writes (0 for float synapses)."""
+        return int(self.bits_flipped.sum())
 
     @property
     def m1(self) -> float:
@@ -212,6 +224,7 @@ class EnergyLedger:
             pm_min = float(np.abs(w - w0).sum())
             per[name] = {
                 "n_writes": int(self.writes[:, p].sum()),
+                "bits_flipped": int(self.bits_flipped[:, p].sum()),
                 "sum_abs_dw": float(self.sum_abs_dw[:, p].sum()),
                 "m_alpha": float(self.sum_abs_dw_alpha[:, p].sum()),
                 "m_min": pm_min,
@@ -225,6 +238,7 @@ class EnergyLedger:
             "n_presentations": self.n_presentations,
             "n_gated_presentations": self.n_gated,
             "n_writes": self.m0,
+            "bits_flipped": self.bits,
             "sum_abs_dw": self.m1,
             "m_alpha": self.m_alpha,
             "alpha": self.alpha,
@@ -290,7 +304,7 @@ class EnergyLedger:
         n = len(self.gate_open)
         shapes = {"gate_open": (n,), "mistake": (n,), "samples": (n,), "drive": (n,), "activity": (n, P + 1),
                   **{name: (n, P) for name in ("writes", "sum_abs_dw", "sum_abs_dw_alpha", "trace_updates",
-                                               "transient_writes", "maintenance")}}
+                                               "transient_writes", "maintenance", "bits_flipped")}}
         for name, shape in shapes.items():
             value = np.asarray(getattr(self, name))
             if value.shape != shape:
@@ -301,7 +315,7 @@ class EnergyLedger:
                 if kind != "b":
                     raise ValueError(f"field {name!r}: values of type {value.dtype}; expected booleans")
                 continue
-            if name in ("writes", "trace_updates", "transient_writes", "activity", "samples"):
+            if name in ("writes", "trace_updates", "transient_writes", "activity", "samples", "bits_flipped"):
                 if kind not in "iu":
                     raise ValueError(f"field {name!r}: values of type {value.dtype}; expected integers")
             elif kind not in "iuf":

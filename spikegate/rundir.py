@@ -22,10 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .files import atomic_path, jsonable, read_toml
+from .files import atomic_path, csv_text, jsonable, read_toml
 from .ledger import EnergyLedger
 
 CONFIG, METRICS, WEIGHTS, LEDGER = "config.toml", "metrics.json", "weights.npz", "ledger.npz"
+#: The validation curve of a run with a validation split (also under ``validation`` in metrics.json).
+VALIDATION = "validation.csv"
+VALIDATION_FIELDS = ("epoch", "presentations", "validation_accuracy", "writes", "bits_flipped", "sum_abs_dw",
+                     "learning_j", "total_j", "technology")
 RUN_FILES = (CONFIG, METRICS, WEIGHTS, LEDGER)
 
 
@@ -53,6 +57,8 @@ def write_run(out, config_toml: str, metrics: dict, ledger: EnergyLedger, initia
                             **{f"w{k}_initial": w for k, w in enumerate(initial)})
         ledger.save(tmp / LEDGER)
         (tmp / METRICS).write_text(json.dumps(jsonable(metrics), indent=2) + "\n")
+        if metrics.get("validation"):
+            (tmp / VALIDATION).write_text(csv_text(metrics["validation"], VALIDATION_FIELDS))
     return out
 
 
@@ -112,15 +118,24 @@ MAX_METRICS_DEPTH = 16
 _FRACTION, _COUNT, _AMOUNT, _TEXT = "a fraction in [0, 1]", "an integer >= 0", "a finite number >= 0", "a string"
 #: The metrics that spikegate's readers use, and what each must be (null is allowed).
 METRIC_TYPES = {
-    **dict.fromkeys(("test_accuracy", "train_accuracy", "test_accuracy_random_ties", "test_tie_fraction"), _FRACTION),
+    **dict.fromkeys(("test_accuracy", "train_accuracy", "test_accuracy_random_ties", "test_tie_fraction",
+                     "best_validation_accuracy"), _FRACTION),
     **dict.fromkeys(("n_writes", "n_presentations", "n_gated_presentations", "trace_updates", "epochs", "n_train",
-                     "n_test", "test_ties", "m0_min"), _COUNT),
+                     "n_test", "test_ties", "m0_min", "bits_flipped", "synapse_bits", "n_validation",
+                     "best_validation_presentations"), _COUNT),
     **dict.fromkeys(("sum_abs_dw", "m_alpha", "m_min", "inefficiency", "wall_seconds", "train_seconds",
                      "compile_seconds", "alpha"), _AMOUNT),
     **dict.fromkeys(("model", "gate", "backend", "data"), _TEXT),
 }
 CURVE_TYPES = {"epoch": _COUNT, "samples_seen": _COUNT, "test_accuracy": _FRACTION, "train_accuracy": _FRACTION,
-               "n_writes": _COUNT, "gated_presentations": _COUNT, "sum_abs_dw": _AMOUNT}
+               "n_writes": _COUNT, "gated_presentations": _COUNT, "sum_abs_dw": _AMOUNT, "bits_flipped": _COUNT,
+               "cumulative_bits_flipped": _COUNT}
+
+#: A point of the validation curve: every field required (the frontier reads them all).
+VALIDATION_TYPES = {"epoch": _COUNT, "presentations": _COUNT, "validation_accuracy": _FRACTION, "writes": _COUNT,
+                    "bits_flipped": _COUNT, "sum_abs_dw": _AMOUNT, "learning_j": _AMOUNT, "total_j": _AMOUNT,
+                    "technology": _TEXT}
+
 
 
 def _refuse_constant(name):
@@ -152,12 +167,14 @@ def read_metrics(path: Path, where: str) -> dict:
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
     _check_fields(metrics, METRIC_TYPES, where)
-    curves = metrics.get("curves")
-    if curves is not None:
-        if not isinstance(curves, list) or not all(isinstance(c, dict) for c in curves):
-            raise DataError(f"{where}: curves = {_short(curves)}: expected a list of objects")
-        for k, curve in enumerate(curves):
-            _check_fields(curve, CURVE_TYPES, f"{where}: curves[{k}]")
+    for name, types, required in (("curves", CURVE_TYPES, False), ("validation", VALIDATION_TYPES, True)):
+        points = metrics.get(name)
+        if points is None:
+            continue
+        if not isinstance(points, list) or not all(isinstance(c, dict) for c in points):
+            raise DataError(f"{where}: {name} = {_short(points)}: expected a list of objects")
+        for k, point in enumerate(points):
+            _check_fields(point, types, f"{where}: {name}[{k}]", required=required)
     if metrics.get("backend") not in (None, "spiking", "rate"):
         raise DataError(f"{where}: backend = {_short(metrics['backend'])}: expected 'spiking' or 'rate'")
     nb = metrics.get("neurobench")

@@ -22,8 +22,8 @@ from .backends import Classifier, present_test_set
 from .config import RunConfig, resolve
 from .errors import ConfigError, DataError, ParameterError
 from .ledger import EnergyLedger
-from .model import MistakeMemory
 from .rundir import read_run, write_run
+from .stopping import ValidationMonitor, check_technology
 
 
 @dataclass
@@ -52,9 +52,11 @@ def projection_names(layers) -> list[str]:
 def load_dataset(cfg: RunConfig) -> data_mod.Dataset:
     """The configured data set, validated against the network and cut to ``n_train``/``n_test``."""
     d, spec = cfg.data, cfg.spec
+    # the validation split is the end of the whole training set: MNIST then converts all of it
     ds = data_mod.load(d.source, data_dir=d.dir or None, path=d.path or None, n_classes=spec.n_out,
-                       n_train=d.n_train, n_test=d.n_test)
-    return data_mod.validate(ds.subset(d.n_train, d.n_test), n_pixels=spec.n_in, n_classes=spec.n_out)
+                       n_train=None if d.n_validation else d.n_train, n_test=d.n_test)
+    return data_mod.validate(ds.subset(d.n_train, d.n_test, d.n_validation), n_pixels=spec.n_in,
+                             n_classes=spec.n_out)
 
 
 def simulation(cfg: RunConfig):
@@ -128,7 +130,7 @@ def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None,
         ds = load_dataset(cfg)
     else:
         ds = data_mod.validate(dataset, n_pixels=cfg.spec.n_in, n_classes=cfg.spec.n_out)
-        ds = ds.subset(cfg.data.n_train, cfg.data.n_test)
+        ds = ds.subset(cfg.data.n_train, cfg.data.n_test, cfg.data.n_validation)
     samples = _checked_samples(samples, len(ds.x_train))
     with simulation(cfg):
         result = _train(cfg, ds, samples, initial_weights, progress)
@@ -191,8 +193,16 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
     segment = tc.eval_every or n_train
     evaluate_each = tc.eval_every > 0 or tc.eval_every_epoch
     n_evals = tc.epochs * -(-n_train // segment) if tc.eval_every else (tc.epochs if evaluate_each else 1)
-    check_bounds(cfg, tc.epochs * n_train + n_evals * n_test)
-    bar = _Progress(tc.epochs * n_train + n_evals * n_test, progress)
+    n_val = len(ds.x_val)
+    if tc.stop != "none" and not n_val:
+        raise ConfigError(f"train.stop = {tc.stop!r}: stopping is decided on validation accuracy; set "
+                          "data.n_validation (held-out training images)")
+    if n_val:
+        check_technology(tc.technology)      # before anything is built
+    n_validations = tc.epochs * (-(-n_train // tc.validate_every) if tc.validate_every else 1) if n_val else 0
+    total = tc.epochs * n_train + n_evals * n_test + n_validations * n_val
+    check_bounds(cfg, total)
+    bar = _Progress(total, progress)
     try:
         clf, tester, compile_seconds = _build_classifiers(cfg, ds, bar)
         # Brian2 collects garbage at every run(); after a compilation millions of objects are alive,
@@ -216,6 +226,7 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
     metrics = _metrics(cfg, ds, loop.ledger, final, n_train, loop.curves, loop.test_log, loop.reached,
                        time.perf_counter() - t_begin, loop.train_seconds)
     metrics["compile_seconds"] = compile_seconds
+    metrics.update(loop.validation.summary())
     return TrainResult(cfg, metrics, loop.ledger, clf, None, initial, final)
 
 
@@ -231,6 +242,15 @@ def _build_classifiers(cfg: RunConfig, ds, bar) -> tuple:
     return clf, tester, time.perf_counter() - t0
 
 
+def _segment_ends(test_every: int, validate_every: int, n: int) -> list[int]:
+    """Where an epoch's segments end: every multiple of the test and validation intervals, and ``n``."""
+    ends = {n}
+    for every in (test_every, validate_every):
+        if every > 0:
+            ends.update(range(every, n, every))
+    return sorted(ends)
+
+
 class _EpochLoop:
     """The one epoch loop: each epoch presents the samples in a fresh random order, segment by
     segment, drives the mistake memory between segments (exact: each sample once per epoch),
@@ -240,22 +260,33 @@ class _EpochLoop:
         self.cfg, self.ds, self.samples, self.clf, self.tester, self.ledger, self.bar = \
             cfg, ds, samples, clf, tester, ledger, bar
         gate = cfg.gate
-        self.memory = MistakeMemory(len(samples), gate.tau_mem, gate.theta_mem) if gate.uses_memory else None
+        self.memory = gate.presentation_gates(len(samples), cfg.seed)    # a mistake memory, a coin, or None
+        self.validation = ValidationMonitor(cfg, ds, clf, tester, bar)
         self.test_idx = np.arange(len(ds.x_train), len(ds.x_train) + len(ds.x_test))
         self.curves, self.test_log, self.reached, self.train_seconds = [], None, None, 0.0
 
     def run(self, segment: int, evaluate_each: bool) -> None:
+        """Every epoch, segment by segment; tests after the segments that ask for it (``segment``
+        presentations each, or each epoch's end), validates where :attr:`validation` is due and stops
+        where it says so."""
         tc, n = self.cfg.training, len(self.samples)
+        ends = _segment_ends(segment, tc.validate_every if self.validation.enabled else 0, n)
         rng = np.random.default_rng(self.cfg.seed + 1)
         for epoch in range(1, tc.epochs + 1):
             order = rng.permutation(n)   # positions in `samples`: the memory's index
             memgate = self.memory.gate(order) if self.memory is not None else None
-            for start in range(0, n, segment):
-                point = self._train_segment(epoch, order[start:start + segment],
-                                            None if memgate is None else memgate[start:start + segment])
-                if evaluate_each or (epoch == tc.epochs and start + segment >= n):
+            for start, stop in zip([0] + ends[:-1], ends):
+                point = self._train_segment(epoch, order[start:stop],
+                                            None if memgate is None else memgate[start:stop])
+                if stop == n and epoch == tc.epochs or (evaluate_each and (stop % segment == 0 or stop == n)):
                     self._test(point, epoch)
                 self.curves.append(point)
+                if self.validation.due(stop, stop == n):
+                    point["validation_accuracy"] = self.validation.validate(epoch, self.ledger)["validation_accuracy"]
+                    if self.validation.should_stop():
+                        self.validation.stop()
+                        self._test(point, epoch)
+                        return
                 if tc.target_accuracy and point.get("test_accuracy", 0.0) >= tc.target_accuracy:
                     self.reached = point
                     return
@@ -273,7 +304,8 @@ class _EpochLoop:
         self.train_seconds += log.wall_seconds
         return {"epoch": epoch, "samples_seen": ledger.n_presentations, "train_accuracy": log.accuracy,
                 "gated_presentations": int(log.gate_open.sum()), "n_writes": int(log.writes.sum()),
-                "sum_abs_dw": float(log.sum_abs_dw.sum()), "cumulative_n_writes": ledger.m0,
+                "sum_abs_dw": float(log.sum_abs_dw.sum()), "bits_flipped": int(log.bits_flipped.sum()),
+                "cumulative_n_writes": ledger.m0, "cumulative_bits_flipped": ledger.bits,
                 "cumulative_sum_abs_dw": ledger.m1, "train_seconds": log.wall_seconds,
                 "cumulative_train_seconds": self.train_seconds}
 
@@ -301,6 +333,7 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
         "test_accuracy_random_ties": test_log.accuracy_random_ties,
         "train_accuracy": float(1.0 - last_epoch.mean()),
         **ledger.summary(final),
+        "synapse_bits": cfg.spec.synapse.bits,
         "diverged": not all(np.isfinite(w).all() for w in final),
         "wall_seconds": wall,
         "train_seconds": train_seconds,
@@ -316,6 +349,7 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
             "target_accuracy": target, "reached_target": reached is not None,
             "samples_to_target": reached["samples_seen"] if reached else None,
             "n_writes_to_target": reached["cumulative_n_writes"] if reached else None,
+            "bits_flipped_to_target": reached["cumulative_bits_flipped"] if reached else None,
             "sum_abs_dw_to_target": reached["cumulative_sum_abs_dw"] if reached else None,
             "train_seconds_to_target": reached["cumulative_train_seconds"] if reached else None,
         })

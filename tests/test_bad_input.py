@@ -61,7 +61,33 @@ def train_args(tmp, *sets, model=DIGITS):
     return ["train", model, *[a for s in sets for a in ("--set", s)], "--out", str(tmp / "run"), "--no-progress"]
 
 
+RATE = str(ROOT / "models" / "digits-rate.toml")
+
 CASES = {
+    # finite-precision synapses, the random gate, validation and stopping, the frontier (issue 20)
+    "synapse one bit": (lambda t: train_args(t, "synapse.bits=1"), "synapse.bits = 1: a code needs at least 2 bits"),
+    "synapse too many bits": (lambda t: train_args(t, "synapse.bits=64"), "synapse.bits = 64: must be >= 0 and <= 24"),
+    "synapse rounding": (lambda t: train_args(t, "synapse.rounding=up"), "synapse.rounding = 'up': unknown; allowed: nearest, stochastic"),
+    "synapse range negative": (lambda t: train_args(t, "synapse.w_max=-1"), "synapse.w_max = -1"),
+    "rate synapse without range": (lambda t: train_args(t, "synapse.bits=6", model=RATE),
+                                   "synapse.w_max = None: required with bits > 0 on the rate backend"),
+    "rate caching with codes": (lambda t: train_args(t, "synapse.bits=6", "synapse.w_max=1", "caching.enabled=true",
+                                                     model=RATE), "caching.enabled = true: synaptic caching keeps float"),
+    "random gate p above 1": (lambda t: train_args(t, "gate.name=random", "gate.p=1.5"), "gate.p = 1.5: must be >= 0 and <= 1"),
+    "random gate p on ern": (lambda t: train_args(t, "gate.p=0.5"), "gate.p = 0.5: not read by gate 'ern'"),
+    "validation split too big": (lambda t: train_args(t, "data.n_validation=5000"),
+                                 "data.n_validation = 5000: must be in [1, 1437]"),
+    "validation split negative": (lambda t: train_args(t, "data.n_validation=-3"), "data.n_validation = -3: must be >= 0"),
+    "stop without validation": (lambda t: train_args(t, "train.stop=patience"),
+                                "train.stop = 'patience': stopping is decided on validation accuracy"),
+    "stop unknown": (lambda t: train_args(t, "train.stop=sometimes"), "train.stop = 'sometimes': unknown; allowed: none, target, patience"),
+    "stop target without accuracy": (lambda t: train_args(t, "train.stop=target"), "train.stop_accuracy = 0: stop = 'target' needs"),
+    "curve technology unknown": (lambda t: train_args(t, "data.n_validation=100", "train.technology=abacus"),
+                                 "train.technology = 'abacus': not in the energy catalogue"),
+    "frontier of no store": (lambda t: ["frontier", str(t / "nothing")], "not a scan store"),
+    "frontier bootstrap": (lambda t: ["frontier", str(t), "--bootstrap", "5"], "--bootstrap 5: must be >= 100 resamples"),
+    "frontier cost": (lambda t: ["frontier", str(t), "--cost", "joy"], "--cost 'joy': unknown; allowed: auto, presentations"),
+    "frontier target": (lambda t: ["frontier", str(t), "--targets", "1.5"], "--targets '1.5': expected accuracies in (0, 1]"),
     # configuration values and bounds
     "seed beyond 32 bits": (lambda t: train_args(t, "seed=4294967296"), "seed = 4294967296: must be >= 0 and <= 4294967295"),
     "layers beyond memory": (lambda t: train_args(t, "network.layers=[64,100000000,10]"),

@@ -36,6 +36,7 @@ def make_run(path, writes, gate="lazy", test_accuracy=0.9, curves=None, n_writes
     ledger.transient_writes = np.zeros_like(writes)
     ledger.maintenance = np.zeros(writes.shape)
     ledger.drive = ledger.gate_open.astype(float)
+    ledger.bits_flipped = 3 * writes
     if activity is not None:
         ledger.activity = np.asarray(activity, dtype=np.int64)
     else:

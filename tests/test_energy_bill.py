@@ -45,12 +45,16 @@ def test_spiking_bill_by_hand(tmp_path):
         ("long-term-memory", "spike"): SPIKES * 3.84e8 * ATP,
         ("long-term-memory", "synaptic_event"): EVENTS * 1.64e5 * ATP,
         ("DRAM", "memory_access"): EVENTS * 640e-12,
+        ("SRAM-32KB", "bit_flip"): 3 * m0 * 20e-12 / 64,        # the per-bit write figure
+        ("long-term-memory", "bit_flip"): 3 * m0 * 10e-3,       # the seed paper's figure is per bit
     }
     for key, joules in hand.items():
         assert rows[key]["joules"] == pytest.approx(joules, rel=1e-12), key
     assert rows[("Loihi", "spike")]["count"] == SPIKES and rows[("Loihi", "synaptic_event")]["count"] == EVENTS
     assert ("Loihi", "memory_access") not in rows and ("SRAM-32KB", "mac") not in rows   # no MACs in a spiking run
     assert ("STT-MRAM", "spike") not in rows and ("STT-MRAM", "write") in rows
+    assert ("Loihi", "bit_flip") not in rows              # a per-update figure: priced per write only
+    assert not rows[("SRAM-32KB", "bit_flip")]["in_total"] and rows[("SRAM-32KB", "bit_flip")]["count"] == 3 * m0
     assert not rows[("Loihi", "abs_dw")]["in_total"] and "|dw| = 2 costs one write" in rows[("Loihi", "abs_dw")]["assumption"]
     t = {x["technology"]: x for x in totals(list(rows.values()))}
     assert t["Loihi"]["learning_j"] == pytest.approx(m0 * 120e-12)
@@ -81,7 +85,7 @@ def test_energy_csv_rows_per_technology_and_basis(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert [(r["technology"], r["basis"]) for r in rows] == [
         ("Loihi", "write"), ("Loihi", "abs_dw"), ("Loihi", "synaptic_event"), ("Loihi", "spike"),
-        ("SRAM-32KB", "write"), ("SRAM-32KB", "abs_dw"), ("SRAM-32KB", "synaptic_event"),
+        ("SRAM-32KB", "write"), ("SRAM-32KB", "bit_flip"), ("SRAM-32KB", "abs_dw"), ("SRAM-32KB", "synaptic_event"),
         ("SRAM-32KB", "memory_access")]
     for r in rows:
         assert float(r["joules"]) == pytest.approx(float(r["count"]) * float(r["j_per_unit"]))
@@ -98,7 +102,7 @@ def test_energy_csv_rows_per_technology_and_basis(tmp_path, capsys):
     (["--abs-dw-per-write", "nan"], "--abs-dw-per-write = 'nan': must be a finite number > 0"),
     (["--abs-dw-per-write", "inf"], "--abs-dw-per-write = 'inf': must be a finite number > 0"),
     (["--abs-dw-per-write", "x"], "--abs-dw-per-write = 'x': expected a number > 0"),
-    (["--basis", "heat"], "unknown basis 'heat'; allowed: write, abs_dw"),
+    (["--basis", "heat"], "unknown basis 'heat'; allowed: write, bit_flip, abs_dw"),
     (["--target-accuracy", "2"], "--target-accuracy = 2.0: must be >= 0 and <= 1"),
 ])
 def test_bad_bill_options_one_line_exit_2(tmp_path, capsys, args, message):

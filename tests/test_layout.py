@@ -97,7 +97,7 @@ FLOORS = [
     ("spikegate.ledger", "spikegate.data", "spikegate.rundir"),
     ("spikegate.backends",),
     ("spikegate.config",),
-    ("spikegate.training", "spikegate.energy"),
+    ("spikegate.training", "spikegate.stopping", "spikegate.energy"),
     ("spikegate.scan",),
     ("spikegate.cli", "spikegate"),
 ]

@@ -66,7 +66,7 @@ def test_gates_are_frozen_hashable_values():
     (lambda: Trace(1.0, 0.0), "Trace.theta_mem = 0.0: must be > 0 and <= 1"),
     (lambda: Margin(0), "Margin.min_margin = 0: must be >= 1"),
     (lambda: Margin(1.5), "Margin.min_margin = 1.5: expected an integer"),
-    (lambda: make_gate("sometimes"), "gate = 'sometimes': unknown gate; allowed: always, lazy, memorized, trace, margin, ern"),
+    (lambda: make_gate("sometimes"), "gate = 'sometimes': unknown gate; allowed: always, lazy, memorized, trace, margin, ern, random"),
     (lambda: make_gate("ern", theta_write=0), "ERNGate.theta_write = 0: must be > 0 and <= 1"),
     (lambda: make_gate("ern", bias=0.5), "ERNGate.bias = 0.5: must be >= 1"),
     (lambda: make_gate("ern", snr_width=0), "ERNGate.snr_width = 0: must be > 0"),

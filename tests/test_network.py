@@ -64,12 +64,12 @@ def test_always_gate_opens_on_correct(blank_classifier):
 def test_in_graph_decision_is_the_shared_gate_decision(blank_classifier):
     """The generated code decides exactly as spikegate.model.gate_decision (which the rate backend calls):
     mistakes, gates and ERN drives, for every kind of gate, with and without the memory."""
-    from spikegate.model import ERNGate, Memorized, gate_decision, margins
+    from spikegate.model import ERNGate, Memorized, Random, gate_decision, margins
 
     clf = blank_classifier
     rng = np.random.default_rng(3)
     gates = [Lazy(), Margin(2), Margin(3), Always(), Memorized(), ERNGate(), ERNGate(half_snr=1.5, snr_width=0.3, bias=1.0),
-             ERNGate(graded=False)]
+             ERNGate(graded=False), Random(p=0.5)]
     seen = set()
     for trial in range(48):
         counts, label = rng.integers(0, 12, size=3), int(rng.integers(0, 3))
@@ -90,7 +90,8 @@ def test_in_graph_decision_is_the_shared_gate_decision(blank_classifier):
         assert got[:2] == (bool(d.mistake[0]), bool(d.open[0])), (gate, counts, label, memgate)
         assert got[2] == pytest.approx(float(d.drive[0]), rel=1e-12, abs=1e-15), (gate, counts, label, memgate)
         seen.add(got[:2])
-    assert seen == {(True, True), (False, True), (False, False)}  # every outcome was compared
+    # every outcome was compared; only the random gate shuts on a mistake
+    assert seen == {(True, True), (False, True), (False, False), (True, False)}
 
 
 @pytest.mark.parametrize("alpha", [0.5, 0.3, 1.0])   # sqrt, the general power, the identity

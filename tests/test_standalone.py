@@ -11,7 +11,9 @@ from conftest import ROOT, tiny_dataset
 
 #: A tiny spiking model on digits' 64 inputs: a 64-10 network, a few presentations per run.
 MODEL = str(ROOT / "models" / "digits.toml")
-TINY = ["data.n_train=24", "data.n_test=12", "train.epochs=2", "train.chunk=8", "train.device=cpp_standalone"]
+#: finite-precision synapses (6 bits, stochastic rounding): the engine's write rounds onto codes
+TINY = ["data.n_train=24", "data.n_test=12", "train.epochs=2", "train.chunk=8", "train.device=cpp_standalone",
+        "synapse.bits=6", "synapse.rounding=stochastic"]
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +43,24 @@ def standalone(tmp_path_factory):
 
 
 def test_writes_equal_an_independent_weight_diff(standalone):
-    """One presentation per run: the ledger's writes and sum |dw| are the change of the weights it returns."""
+    """One presentation per run: the ledger's writes and bits flipped are the changed codes of the
+    weights it returns (and their Hamming distances), sum |dw| the change of the stored weights."""
+    from spikegate.model.synapse import bit_flips, codes_of
+
     clf, ds = standalone
+    fmt, w_max = clf.spec.synapse, clf.spec.rule.w_max
     checked = 0
     for s in range(6):
         before = clf.weights(0)
         log = clf.present([s], ds.y_train[s:s + 1])
-        diff = np.abs(clf.weights(0) - before)
-        assert log.writes[0, 0] == np.count_nonzero(diff)
-        assert log.sum_abs_dw[0, 0] == pytest.approx(diff.sum(), rel=1e-9)
+        after = clf.weights(0)
+        old, new = codes_of(before, fmt.bits, w_max), codes_of(after, fmt.bits, w_max)
+        np.testing.assert_array_equal((new - 2 ** (fmt.bits - 1)) * (w_max / 2 ** (fmt.bits - 1)), after)  # on the grid
+        assert log.writes[0, 0] == np.count_nonzero(new != old)
+        assert log.bits_flipped[0, 0] == bit_flips(old, new).sum()
+        assert log.sum_abs_dw[0, 0] == pytest.approx(np.abs(after - before).sum(), rel=1e-9)
         checked += log.writes[0, 0]
-    assert checked > 100 and clf.runs >= 6
+    assert checked > 50 and clf.runs >= 6
 
 
 def test_weights_go_in_and_testing_writes_nothing(standalone):

@@ -8,6 +8,8 @@ count from the run and :math:`e` a catalogue figure (:mod:`spikegate.energy.cata
 basis              :math:`N`                                   :math:`e`
 =================  ==========================================  ===========================================
 write              :math:`M_0`, synaptic writes                 the technology's J per write (``--bits``)
+bit_flip           bits flipped by the writes (finite-          the technology's J per bit written
+                   precision synapses; not measured for float)
 abs_dw             :math:`M_1 = \sum|\Delta w|`                 J per write / :math:`d` (see below)
 transient_write    writes of the transient weight (caching)    J per write
 maintenance        :math:`c \sum |w_\mathrm{transient}|`        J per write / :math:`d`
@@ -20,8 +22,9 @@ memory_access      weight reads: one per synaptic event or MAC  b bits x the mem
 **Assumption of abs_dw**: the energy of a change is proportional to its size, and a change
 of :math:`|\Delta w| = d` costs one full write (``abs_dw_per_write``, default 1: one unit of
 weight, i.e. a PSP of ``w_scale`` in the spiking model). The papers' dimensionless
-:math:`M_1` and :math:`M_\alpha` are kept beside it. ``write`` and ``abs_dw`` are two
-measures of the same learning, so only ``write`` enters the total (``in_total``).
+:math:`M_1` and :math:`M_\alpha` are kept beside it. ``write``, ``bit_flip`` and ``abs_dw``
+are three measures of the same learning (per word, per bit, per amount), so only ``write``
+enters the total (``in_total``).
 
 *Learning* is write + transient_write + maintenance; *computing* is the rest. The counts
 are those of the training presentations (:mod:`spikegate.energy.operations`).
@@ -83,10 +86,11 @@ def biology_reference(catalogue, bits_per_synapse_, synapses_per_bit) -> LongTer
 
 
 #: Every basis, learning first.
-BASES = ("write", "abs_dw", "transient_write", "maintenance", "spike", "synaptic_event", "mac", "memory_access")
-LEARNING = ("write", "abs_dw", "transient_write", "maintenance")
+BASES = ("write", "bit_flip", "abs_dw", "transient_write", "maintenance", "spike", "synaptic_event", "mac",
+         "memory_access")
+LEARNING = ("write", "bit_flip", "abs_dw", "transient_write", "maintenance")
 #: What a basis counts (the unit of ``count``).
-COUNTED = {"write": "synaptic write", "abs_dw": "|dw| (weight units)", "transient_write": "transient write",
+COUNTED = {"write": "synaptic write", "bit_flip": "stored bit flipped", "abs_dw": "|dw| (weight units)", "transient_write": "transient write",
            "maintenance": "|w_transient| (weight units)", "spike": "action potential",
            "synaptic_event": "synaptic event", "mac": "multiply-accumulate", "memory_access": "weight read"}
 
@@ -122,13 +126,14 @@ def learning_counts(ledger: EnergyLedger, presentations: int | None = None) -> d
     """:math:`M_0`, :math:`M_1`, :math:`M_\\alpha`, transient writes and maintenance (of the first
     ``presentations`` rows, all by default)."""
     rows = slice(0, presentations)
-    return {"write": int(ledger.writes[rows].sum()), "abs_dw": float(ledger.sum_abs_dw[rows].sum()),
+    return {"write": int(ledger.writes[rows].sum()), "bit_flip": int(ledger.bits_flipped[rows].sum()),
+            "abs_dw": float(ledger.sum_abs_dw[rows].sum()),
             "m_alpha": float(ledger.sum_abs_dw_alpha[rows].sum()),
             "transient_write": int(ledger.transient_writes[rows].sum()),
             "maintenance": float(ledger.maintenance[rows].sum())}
 
 
-def _counts(backend: str, ledger: EnergyLedger, presentations: int | None = None) -> dict:
+def run_counts(backend: str, ledger: EnergyLedger, presentations: int | None = None) -> dict:
     ops = operation_counts(backend, ledger) if presentations is None else \
         cumulative_operations(backend, ledger, presentations)
     return {**learning_counts(ledger, presentations), "spike": ops["spikes"], "synaptic_event": ops["synaptic_events"],
@@ -152,7 +157,7 @@ def price(counts: dict, bits, catalogue, events, technologies=None, bases=None, 
     def add(tech, basis, j, boundary, source, figure, confidence, assumption=""):
         n = counts[basis]
         rows.append({"technology": tech.name, "basis": basis, "part": "learning" if basis in LEARNING else "computing",
-                     "in_total": basis != "abs_dw", "count": n, "counted": COUNTED[basis], "j_per_unit": j,
+                     "in_total": basis not in ("abs_dw", "bit_flip"), "count": n, "counted": COUNTED[basis], "j_per_unit": j,
                      "joules": n * j, "boundary": boundary, "source": source, "figure": figure,
                      "confidence": confidence, "assumption": assumption, "bits": bits})
 
@@ -161,6 +166,10 @@ def price(counts: dict, bits, catalogue, events, technologies=None, bases=None, 
         own = (tech.boundary, tech.source, tech.figure, tech.confidence)
         if "write" in bases:
             add(tech, "write", j_write, *own)
+        per_bit = tech.joule_per_bit_flipped()
+        if "bit_flip" in bases and counts["bit_flip"] and per_bit is not None:
+            add(tech, "bit_flip", float(per_bit / joule), *own,
+                "a flipped bit costs the per-bit write figure; a second measure of the writes (not in the total)")
         if "abs_dw" in bases:
             add(tech, "abs_dw", j_write / d, *own, f"|dw| = {d:g} costs one write; energy proportional to |dw|")
         if "transient_write" in bases and counts["transient_write"]:
@@ -223,7 +232,7 @@ def bill(run_dir, bits=32, catalogue=None, technologies=None, bases=None, abs_dw
     run = _read(run_dir)
     backend = run.metrics.get("backend", "spiking")
     biology = biology_reference(cat, bits_per_synapse(), synapses_per_bit)
-    rows = price(_counts(backend, run.ledger), bits, cat, events, technologies, bases, abs_dw_per_write, biology)
+    rows = price(run_counts(backend, run.ledger), bits, cat, events, technologies, bases, abs_dw_per_write, biology)
     for r in rows:
         r.update(model=run.metrics.get("model"), gate=run.metrics.get("gate"), backend=backend, run=str(run.path))
     return rows
@@ -250,7 +259,7 @@ def bill_curves(run_dirs, bits=32, catalogue=None, technology="SRAM-32KB", abs_d
         if not points and run.metrics.get("test_accuracy") is not None:
             points = [(run.metrics.get("epochs"), run.ledger.n_presentations, run.metrics["test_accuracy"])]
         for epoch, seen, acc in points:
-            rows = price(_counts(backend, run.ledger, int(seen)), bits, cat, events, [tech], None, abs_dw_per_write,
+            rows = price(run_counts(backend, run.ledger, int(seen)), bits, cat, events, [tech], None, abs_dw_per_write,
                          biology)
             t = totals(rows)[0]
             out.append({"run": str(run.path), "gate": run.metrics.get("gate"), "epoch": epoch,

@@ -108,6 +108,14 @@ class Technology(Declaration):
             return memory_energy_per_write(e, biology.synapses_per_bit)
         return bits * e  # erase
 
+    def joule_per_bit_flipped(self) -> Quantity | None:
+        """Energy of flipping one stored bit: the per-bit write figure (memories, the Landauer floor,
+        and the biological per-bit figures, the seed paper's long-term-memory figure among them);
+        None for a device that publishes a figure per update only."""
+        if self.cost == "update":
+            return None
+        return self.write_joule_per_bit if self.cost == "rmw" else self.joule_per_bit
+
     def bits_charged(self, bits, biology: LongTermMemory | None = None) -> float:
         """Bits a write is charged for: b (rmw, erase), the device's own (update),
         bits_per_synapse (synapse), stored bits 1/S (memory)."""

@@ -3,21 +3,22 @@
 The backends (:mod:`spikegate.backends`) build simulator objects from them.
 """
 from .declaration import Declaration, declaration, default
-from .gates import (GATE_NAMES, ERNGate, GATES, Always, Decision, Gate, Lazy, Margin, Memorized, Trace, gate_decision,
+from .gates import (GATE_NAMES, ERNGate, GATES, Always, Decision, Gate, Lazy, Margin, Memorized, Random, Trace, gate_decision,
                     make_gate, margin_threshold, margins)
 from .memory import MistakeMemory, memory_decay, memory_gate, memory_update
 from .neuron import LIF, NEURON_MODELS, NeuronEquations, PoissonInput
 from .plasticity import ERNSignal, ThreeFactorRule
 from .reserve import MetabolicReserve, reserve_step
+from .synapse import SynapseFormat
 from .specs import DataSpec, NetworkSpec, RateSpec, Restriction, SynapticCaching, TrainingSpec
 
 __all__ = [
     "Declaration", "declaration", "default",
-    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERNGate", "GATES", "GATE_NAMES", "make_gate", "Decision",
+    "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERNGate", "Random", "GATES", "GATE_NAMES", "make_gate", "Decision",
     "gate_decision", "margin_threshold", "margins",
     "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
     "MetabolicReserve", "reserve_step", "LIF", "NeuronEquations", "NEURON_MODELS", "PoissonInput", "ThreeFactorRule", "ERNSignal",
-    "NetworkSpec", "RateSpec", "Restriction", "SynapticCaching", "DataSpec", "TrainingSpec",
+    "SynapseFormat", "NetworkSpec", "RateSpec", "Restriction", "SynapticCaching", "DataSpec", "TrainingSpec",
 ]
 
 

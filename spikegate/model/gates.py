@@ -29,6 +29,9 @@ open presentation is scaled by its drive, the ERN amplitude (:mod:`spikegate.mod
 * ``memorized`` / ``trace``: ``lazy`` plus the memory (:math:`\tau_\mathrm{mem} = \infty` or finite);
 * ``margin(min_margin)``: binary, :math:`\theta_m = m_\mathrm{min} - 1`: correct trials with a
   margin below ``min_margin`` (an integer number of margin units) too;
+* ``random(p)``: a control: opens with probability :math:`p` whatever the outputs, from
+  its own seeded stream (:class:`CoinFlips`); its coin takes the memory gate's place
+  (:math:`A = 0`, :math:`D = M`), drive 1 when open;
 * ``ern``: graded: an error raises the full ERN (:math:`A = 1`), an uncertain correct trial
   a correct-response negativity (CRN) that falls off with the margin measured in units of
   its noise (the signal-to-noise ratio :math:`z`; half the largest CRN at :math:`z = z_{1/2}`,
@@ -72,6 +75,15 @@ class Gate(Declaration):
     @property
     def uses_memory(self) -> bool:
         return self.tau_mem > 0 and not self.always
+
+    def presentation_gates(self, n_samples: int, seed: int):
+        """What decides the memory gate :math:`M` of each presentation of ``n_samples`` training
+        samples: a :class:`~spikegate.model.MistakeMemory`, or None (no memory)."""
+        if not self.uses_memory:
+            return None
+        from .memory import MistakeMemory
+
+        return MistakeMemory(n_samples, self.tau_mem, self.theta_mem)
 
     #: fields shown in :attr:`name`
     label_fields: tuple = ()
@@ -143,6 +155,44 @@ class Margin(Gate):
 
 
 @declaration
+class Random(Gate):
+    """A control gate: each presentation opens with probability ``p``, whatever the outputs.
+
+    Its coin flips come from a stream of their own (:class:`CoinFlips`, seeded by the run's
+    seed), so the network's spikes and initial weights are those of the other gates.
+    """
+
+    p: float = param(0.5, minimum=0, maximum=1, cast=float, doc="probability that a presentation opens the gate")
+    label_fields = ("p",)
+
+    def decision_constants(self, unit: float = 1.0) -> "DecisionConstants":
+        return DecisionConstants(always=False, graded=False, threshold=0.0, half_snr=0.0, snr_width=1.0, bias=1.0,
+                                 theta_write=0.5, unit=unit, error_driven=False)
+
+    def presentation_gates(self, n_samples: int, seed: int) -> "CoinFlips":
+        return CoinFlips(self.p, seed)
+
+
+class CoinFlips:
+    """The coin of :class:`Random`: ``gate(samples)`` flips one coin per presentation (open with
+    probability ``p``) from a stream seeded by ``seed`` alone; same interface as
+    :class:`~spikegate.model.MistakeMemory`."""
+
+    #: mixed into the seed: the coins' stream is none of the run's other streams
+    STREAM = 0x5EC0
+
+    def __init__(self, p: float, seed: int):
+        self.p = float(p)
+        self.rng = np.random.default_rng([int(seed), self.STREAM])
+
+    def gate(self, samples) -> np.ndarray:
+        return self.rng.random(len(samples)) < self.p
+
+    def update(self, samples, mistakes) -> None:
+        """Nothing to remember: the coin does not look at outcomes."""
+
+
+@declaration
 class ERNGate(Gate):
     r"""The graded ERN gate: errors, and correct trials in proportion to their uncertainty.
 
@@ -190,7 +240,8 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-GATES = {"always": Always, "lazy": Lazy, "memorized": Memorized, "trace": Trace, "margin": Margin, "ern": ERNGate}
+GATES = {"always": Always, "lazy": Lazy, "memorized": Memorized, "trace": Trace, "margin": Margin, "ern": ERNGate,
+         "random": Random}
 GATE_NAMES = tuple(GATES)
 GATE_NAME = {cls: name for name, cls in GATES.items()}
 
@@ -243,6 +294,7 @@ class DecisionConstants:
     bias: float           # graded: b
     theta_write: float    # open while D >= theta_write
     unit: float = 1.0     # the margin unit u
+    error_driven: bool = True   # False (random): the outputs raise no amplitude, A = 0
 
 
 @dataclass(frozen=True)
@@ -268,7 +320,7 @@ def gate_decision(margin, memory_open, gate: Gate, unit: float = 1.0, noise=1.0)
             correct = 1.0 / (c.bias * (1.0 + np.exp((z - c.half_snr) / c.snr_width)))
     else:
         correct = (~(m > c.threshold)).astype(float)
-    amplitude = np.where(mistake, 1.0, correct)
+    amplitude = np.where(mistake, 1.0, correct) if c.error_driven else np.zeros(m.shape)
     drive = 1.0 - (1.0 - amplitude) * (1.0 - np.asarray(memory_open, dtype=float))
     if c.always:
         return Decision(mistake, np.ones(m.shape, dtype=bool), np.ones(m.shape))

@@ -16,6 +16,7 @@ from ..units import check_number, check_quantity
 from .declaration import Declaration, declaration, param, part
 from .neuron import LIF, NeuronEquations, PoissonInput
 from .plasticity import ERNSignal, ThreeFactorRule
+from .synapse import SynapseFormat
 
 HIDDEN_UNITS = ("leaky_relu", "sigmoid")
 OUTPUTS = ("linear_mse", "softmax_ce")
@@ -25,6 +26,7 @@ TOP_PER = ("layer", "neuron")
 DATA_SOURCES = ("digits", "mnist", "npz")
 CODEGEN_TARGETS = ("cython", "numpy")
 DEVICES = ("runtime", "cpp_standalone")
+STOPS = ("none", "target", "patience")
 
 
 @declaration
@@ -46,6 +48,7 @@ class NetworkSpec(Declaration):
     input: PoissonInput = part(PoissonInput, "the [input] section")
     rule: ThreeFactorRule = part(ThreeFactorRule, "the [rule] section")
     ern: ERNSignal = part(ERNSignal, "the [ern] section")
+    synapse: SynapseFormat = part(SynapseFormat, "the [synapse] section")
     w_scale: Quantity = param(1 * mV, unit=mV, minimum=0 * mV, strict_min=True,
                               doc="a weight w adds w * w_scale to the synaptic input I")
     init_gain: tuple = param((1.0,), kind="any", doc="initial weights: N(0, (gain / sqrt(n_pre))^2), one gain or one per projection")
@@ -73,7 +76,7 @@ class NetworkSpec(Declaration):
                                  f"({self.n_projections})", "NetworkSpec.init_gain")
         self._set("init_gain", gains)
         for name, cls in (("neuron", (LIF, NeuronEquations)), ("input", PoissonInput), ("rule", ThreeFactorRule),
-                          ("ern", ERNSignal)):
+                          ("ern", ERNSignal), ("synapse", SynapseFormat)):
             if not isinstance(getattr(self, name), cls):
                 expected = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
                 raise ParameterError(f"NetworkSpec.{name}: expected a {expected}, got {getattr(self, name)!r}",
@@ -185,6 +188,7 @@ class RateSpec(Declaration):
     dtype: str = param("float32", choices=DTYPES, doc="floating-point type of weights and passes")
     margin_scale: float = param(0.1, minimum=0, strict_min=True, doc="output units per margin step of the margin gate")
     alpha: float = param(0.5, minimum=0, strict_min=True, doc="exponent of M_alpha = sum |dw|^alpha")
+    synapse: SynapseFormat = part(SynapseFormat, "the [synapse] section")
     #: old keys of the [rate] section and their new names (read with a deprecation line)
     renamed = {"lr": "eta", "lr_hidden": "eta_hidden"}
 
@@ -197,6 +201,10 @@ class RateSpec(Declaration):
         if layers[-1] < 2:
             raise ParameterError(f"RateSpec.layers = {list(layers)!r}: need >= 2 output classes", "RateSpec.layers")
         self._set("layers", tuple(int(n) for n in layers))
+        if not isinstance(self.synapse, SynapseFormat):
+            raise ParameterError(f"RateSpec.synapse: expected a SynapseFormat, got {self.synapse!r}", "RateSpec.synapse")
+        if self.synapse.quantized:
+            self.synapse.range_for(None)    # rate weights are not clipped: the codes' range must be given
 
     @property
     def n_in(self) -> int:
@@ -275,6 +283,10 @@ class DataSpec(Declaration):
     source : {"digits", "mnist", "npz"}
     n_train, n_test : int, optional
         Use the first ``n`` samples (all when None).
+    n_validation : int, default 0
+        Hold out the last ``n_validation`` training images as a validation split: validation
+        accuracy (for curves and stopping) is measured on them, never on the test set, and
+        training takes its ``n_train`` images from the others.
     dir : str
         MNIST directory ("" for the default search, see :mod:`spikegate.data`).
     path : str
@@ -284,6 +296,8 @@ class DataSpec(Declaration):
     source: str = param("digits", choices=DATA_SOURCES, doc="digits (embedded), mnist or npz")
     n_train: int | None = param(None, minimum=1, integer=True, optional=True, doc="the first n training samples")
     n_test: int | None = param(None, minimum=1, integer=True, optional=True, doc="the first n test samples")
+    n_validation: int = param(0, minimum=0, integer=True,
+                              doc="hold out the last n training images as a validation split (never trained on)")
     dir: str = param("", doc="MNIST directory ('': the default search)")
     path: str = param("", doc="the .npz file of source = npz")
 
@@ -307,7 +321,20 @@ class TrainingSpec(Declaration):
     eval_every : int (>= 0)
         Test every ``eval_every`` training samples (0: per epoch).
     target_accuracy : float in [0, 1]
-        Stop at the first evaluation that reaches it (0: never).
+        Stop at the first *test* evaluation that reaches it (0: never); for claims, stop on
+        validation accuracy instead (``stop``).
+    validate_every : int (>= 0)
+        With ``data.n_validation``: measure validation accuracy every ``validate_every``
+        presentations (0: at the end of each epoch), recording the cumulative costs at that
+        moment (the validation curve, ``validation.csv``).
+    stop : {"none", "target", "patience"}
+        Stop at the first validation that reaches ``stop_accuracy``, or after ``patience``
+        validations without improvement; the weights of the stopping point (the best
+        validation) are restored before testing.
+    stop_accuracy : float in [0, 1]
+    patience : int (>= 1)
+    technology : str
+        The catalogue technology whose learning and total energies the validation curve records.
     max_presentations : int (>= 1)
         Bound on training plus test presentations, checked before anything is built.
     max_steps : int (>= 1)
@@ -323,6 +350,18 @@ class TrainingSpec(Declaration):
     device: str = param("runtime", choices=DEVICES, backend="spiking", doc="Brian2's runtime, or the compiled engine")
     eval_every: int = param(0, minimum=0, integer=True, doc="test every N training samples (0: per epoch)")
     target_accuracy: float = param(0.0, minimum=0, maximum=1, doc="stop at the first test that reaches it (0: never)")
+    validate_every: int = param(0, minimum=0, integer=True,
+                                doc="validation accuracy every N presentations, with the costs so far (0: per epoch)")
+    stop: str = param("none", choices=STOPS, doc="none, target (validation accuracy) or patience (no improvement)")
+    stop_accuracy: float = param(0.0, minimum=0, maximum=1, doc="stop = target: the validation accuracy to reach")
+    patience: int = param(3, minimum=1, integer=True,
+                          doc="stop = patience: validations without improvement before stopping")
+    technology: str = param("SRAM-32KB", doc="technology whose energies the validation curve records")
+
+    def validate(self):
+        if self.stop == "target" and not self.stop_accuracy > 0:
+            raise ParameterError("TrainingSpec.stop_accuracy = 0: stop = 'target' needs a validation accuracy in "
+                                 "(0, 1] to reach", "TrainingSpec.stop_accuracy")
     max_presentations: int = param(10 ** 8, minimum=1, integer=True, doc="bound on training plus test presentations")
     max_steps: int = param(10 ** 10, minimum=1, integer=True, backend="spiking", doc="bound on simulated time steps")
     max_memory_gb: float = param(16.0, minimum=0, strict_min=True, cast=float, doc="bound on the network's memory")

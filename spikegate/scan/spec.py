@@ -5,7 +5,6 @@ file into a :class:`Scan` whose :class:`Point` s are distinct resolved configura
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import zlib

@@ -5,19 +5,19 @@ import numpy as np
 
 from ...errors import ConfigError
 from ...ledger import EnergyLedger
-from ...model import RateSpec, Restriction, SynapticCaching
+from ...model import RateSpec, Restriction, SynapseFormat, SynapticCaching
 from ..base import Backend, neurobench_record
 
 #: Keys of [network] in a rate model file; the rest of RateSpec is [rate].
 NETWORK_KEYS = ("layers", "alpha")
-RATE_KEYS = tuple(k for k in RateSpec.field_names() if k not in NETWORK_KEYS)
+RATE_KEYS = tuple(k for k in RateSpec.field_names() if k not in NETWORK_KEYS + ("synapse",))
 
 
 class RateBackend(Backend):
     """Rate networks trained one sample at a time (:class:`~spikegate.backends.rate.RateClassifier`)."""
 
     name = "rate"
-    sections = ("network", "rate", "restrict", "caching")
+    sections = ("network", "rate", "synapse", "restrict", "caching")
     presentations_per_second = 10_000.0
     preparing = "building"
     renamed = {"rate": RateSpec.renamed}
@@ -27,11 +27,13 @@ class RateBackend(Backend):
 
     def section_keys(self, section: str) -> tuple:
         return {"network": NETWORK_KEYS, "rate": RATE_KEYS + tuple(RateSpec.renamed),
-                "restrict": Restriction.field_names(), "caching": SynapticCaching.field_names()}[section]
+                "synapse": SynapseFormat.field_names(), "restrict": Restriction.field_names(),
+                "caching": SynapticCaching.field_names()}[section]
 
     def declare(self, sections: dict, declare) -> dict:
         origin = {**{k: f"rate.{k}" for k in RATE_KEYS}, **{k: f"network.{k}" for k in NETWORK_KEYS}}
-        spec = declare(RateSpec, {**sections["rate"], **sections["network"]}, origin)
+        synapse = declare(SynapseFormat, sections["synapse"], {k: f"synapse.{k}" for k in SynapseFormat.field_names()})
+        spec = declare(RateSpec, {**sections["rate"], **sections["network"]}, origin, synapse=synapse)
         return {"spec": spec,
                 "restriction": declare(Restriction, sections["restrict"], {k: f"restrict.{k}" for k in
                                                                            Restriction.field_names()}),
@@ -40,10 +42,13 @@ class RateBackend(Backend):
 
     def to_sections(self, parts: dict) -> dict:
         spec = parts["spec"]
-        return {"network": spec.to_dict(NETWORK_KEYS), "rate": spec.to_dict(RATE_KEYS),
+        return {"network": spec.to_dict(NETWORK_KEYS), "rate": spec.to_dict(RATE_KEYS), "synapse": spec.synapse.to_dict(),
                 "restrict": parts["restriction"].to_dict(), "caching": parts["caching"].to_dict()}
 
     def validate(self, cfg) -> None:
+        if cfg.caching.enabled and cfg.spec.synapse.quantized:
+            raise ConfigError(f"caching.enabled = true: synaptic caching keeps float transient weights; use it with "
+                              f"synapse.bits = 0 (got {cfg.spec.synapse.bits})")
         if not cfg.reserve.unlimited and cfg.spec.batch_size > 1:
             raise ConfigError(f"reserve: a limited metabolic reserve needs rate.batch_size = 1, got "
                               f"{cfg.spec.batch_size} (each write draws on it before the next decision)")
@@ -52,7 +57,7 @@ class RateBackend(Backend):
         from .classifier import RateClassifier
 
         mean = ds.x_train.mean(axis=0) if cfg.spec.mean_subtract else None
-        return RateClassifier(cfg.spec, cfg.gate, np.vstack([ds.x_train, ds.x_test]), seed=cfg.seed,
+        return RateClassifier(cfg.spec, cfg.gate, np.vstack([ds.x_train, ds.x_test, ds.x_val]), seed=cfg.seed,
                               restriction=cfg.restriction, caching=cfg.caching, mean=mean, reserve=cfg.reserve)
 
     def run_metrics(self, cfg, n_train: int, n_test: int) -> dict:

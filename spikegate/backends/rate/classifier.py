@@ -52,6 +52,7 @@ from brian2 import joule
 from ...errors import ParameterError
 from ...ledger import PresentationLog
 from ...model import Gate, MetabolicReserve, RateSpec, Restriction, SynapticCaching, gate_decision, reserve_step
+from ...model import synapse
 from ...model.gates import Decision, margins
 from . import schedule as rate_schedule
 from ..inputs import check_images, check_labels, check_memgate, check_projection, check_samples, check_seed, check_weights
@@ -274,7 +275,15 @@ class RateClassifier:
         self.transient = [np.zeros_like(w) for w in self.W] if self.caching.enabled else None
         self._decay = 0.0 if math.isinf(self.caching.tau) else math.exp(-1.0 / self.caching.tau)
         self.lrs = [spec.learning_rate(l) for l in range(spec.n_projections)]
-        self.explicit_dw = self.restriction.active or self.caching.enabled
+        self.synapse = spec.synapse
+        if self.synapse.quantized:
+            if self.caching.enabled:
+                raise ParameterError("caching: synaptic caching keeps float transient weights; use it with "
+                                     "synapse.bits = 0", "caching")
+            self.W = [self.stored(w) for w in self.W]
+        #: stochastic rounding's stream: none of the run's other streams
+        self._round_rng = np.random.default_rng([seed, 0x5B1])
+        self.explicit_dw = self.restriction.active or self.caching.enabled or self.synapse.quantized
         from scipy.linalg import blas   # here, not at import: ~0.2 s that a spiking run does not need
 
         self._ger = blas.dger if self.dtype == np.float64 else blas.sger
@@ -303,8 +312,16 @@ class RateClassifier:
         return self.W[check_projection(k, self.spec.n_projections)].copy()
 
     def set_weights(self, k: int, w) -> None:
+        """Set projection ``k``'s weights (finite-precision synapses store the nearest codes)."""
         k = check_projection(k, self.spec.n_projections)
-        self.W[k][...] = check_weights(k, w, self.W[k].shape, self.dtype)
+        self.W[k][...] = self.stored(check_weights(k, w, self.W[k].shape, self.dtype))
+
+    def stored(self, w: np.ndarray) -> np.ndarray:
+        """What synapses store for weights ``w``: ``w``, or the weights of the nearest codes."""
+        fmt = self.synapse
+        if not fmt.quantized:
+            return w
+        return synapse.weights_of(synapse.codes_of(w, fmt.bits, fmt.w_max), fmt.bits, fmt.w_max).astype(self.dtype)
 
     # the network's maths on the current weights ------------------------------------------------
     def forward_pass(self, x: np.ndarray, h0: np.ndarray | None = None):
@@ -347,12 +364,29 @@ class RateClassifier:
                                      self._control_rng)
         if keep is not None:
             dw = np.where(keep, dw, 0)
+        if self.synapse.quantized:
+            self._write_codes(l, dw, row, book)
+            return
         self.W[l] += dw
         if not self.caching.enabled:
             book.count(row, l, *dense_counts(dw, self.spec.alpha))
             return
         book.transient_writes[row, l] += np.count_nonzero(dw)
         self.transient[l] += dw
+
+    def _write_codes(self, l: int, dw: np.ndarray, row: int, book: "Presentations") -> None:
+        """Round ``W[l] + dw`` onto the code grid (:mod:`spikegate.model.synapse`) and count changed codes,
+        bits flipped and the stored weights' change."""
+        fmt = self.synapse
+        old = synapse.codes_of(self.W[l], fmt.bits, fmt.w_max)
+        offset = synapse.round_offsets(fmt.rounding, dw.shape, self._round_rng)
+        new = synapse.written_codes(old, dw, fmt.bits, fmt.w_max, offset)
+        stored = synapse.weights_of(new, fmt.bits, fmt.w_max)
+        change = stored - self.W[l]
+        self.W[l][...] = stored
+        mag = np.abs(change)
+        book.count(row, l, int(np.count_nonzero(new != old)), float(mag.sum()), float((mag ** self.spec.alpha).sum()))
+        book.bits_flipped[row, l] += int(synapse.bit_flips(old, new).sum())
 
     def cache_step(self, row: int, book: "Presentations") -> None:
         """Decay, consolidate and charge maintenance of the transient weights after a presentation."""
@@ -412,6 +446,7 @@ class Presentations:
         self.abs_dw = np.zeros(shape)
         self.alpha_dw = np.zeros(shape)
         self.transient_writes = np.zeros(shape, np.int64)
+        self.bits_flipped = np.zeros(shape, np.int64)
         self.maintenance = np.zeros(shape)
         self.drive = np.zeros(n)
 
@@ -425,4 +460,4 @@ class Presentations:
                                gate_open=self.gate_open, writes=self.writes, sum_abs_dw=self.abs_dw,
                                sum_abs_dw_alpha=self.alpha_dw, trace_updates=np.zeros_like(self.writes),
                                wall_seconds=wall, transient_writes=self.transient_writes,
-                               maintenance=self.maintenance, drive=self.drive)
+                               maintenance=self.maintenance, drive=self.drive, bits_flipped=self.bits_flipped)

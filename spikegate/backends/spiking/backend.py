@@ -6,12 +6,13 @@ from brian2 import second
 
 from ...errors import ConfigError, ParameterError
 from ...ledger import EnergyLedger
-from ...model import LIF, NEURON_MODELS, ERNSignal, NetworkSpec, NeuronEquations, PoissonInput, ThreeFactorRule
+from ...model import (LIF, NEURON_MODELS, ERNSignal, NetworkSpec, NeuronEquations, PoissonInput, SynapseFormat,
+                      ThreeFactorRule)
 from ..base import Backend, neurobench_record
 from ..brian import codegen_target
 
 #: Sections of a spiking model file that are parts of its NetworkSpec.
-PARTS = {"neuron": LIF, "input": PoissonInput, "rule": ThreeFactorRule, "ern": ERNSignal}
+PARTS = {"neuron": LIF, "input": PoissonInput, "rule": ThreeFactorRule, "ern": ERNSignal, "synapse": SynapseFormat}
 
 
 class SpikingBackend(Backend):
@@ -37,7 +38,7 @@ class SpikingBackend(Backend):
     def declare(self, sections: dict, declare) -> dict:
         parts = {"neuron": self._neuron(dict(sections["neuron"]), declare)}
         parts.update({s: declare(PARTS[s], sections[s], {k: f"{s}.{k}" for k in PARTS[s].field_names()})
-                      for s in ("input", "rule", "ern")})
+                      for s in ("input", "rule", "ern", "synapse")})
         network = dict(sections["network"])
         spec = declare(NetworkSpec, network, {k: f"network.{k}" for k in self.network_keys()}, **parts)
         return {"spec": spec}
@@ -63,7 +64,7 @@ class SpikingBackend(Backend):
         # LIF, the default, is written without `model`: resolved configs (and scan hashes) stay as they were
         return {"network": spec.to_dict(self.network_keys()),
                 "neuron": neuron if isinstance(spec.neuron, LIF) else {"model": "equations", **neuron},
-                **{s: getattr(spec, s).to_dict() for s in ("input", "rule", "ern")}}
+                **{s: getattr(spec, s).to_dict() for s in ("input", "rule", "ern", "synapse")}}
 
     def validate(self, cfg) -> None:
         from .validation import check_neuron_model
@@ -83,7 +84,7 @@ class SpikingBackend(Backend):
 
     def build(self, cfg, ds, seed_offset: int = 0):
         """``seed_offset`` shifts the seed of the spike trains (Brian2's random numbers) only."""
-        images = np.vstack([ds.x_train, ds.x_test])
+        images = np.vstack([ds.x_train, ds.x_test, ds.x_val])
         if cfg.training.device == "cpp_standalone":
             from .standalone import StandaloneClassifier
 
@@ -108,7 +109,7 @@ class SpikingBackend(Backend):
 
         from .classifier import GatedClassifier
 
-        tester = GatedClassifier(cfg.spec.test_network(), cfg.gate, np.vstack([ds.x_train, ds.x_test]), seed=cfg.seed,
+        tester = GatedClassifier(cfg.spec.test_network(), cfg.gate, np.vstack([ds.x_train, ds.x_test, ds.x_val]), seed=cfg.seed,
                                  chunk=cfg.training.chunk, name="sgtest")
         brian2.seed(cfg.seed + seed_offset)
         return tester

@@ -94,6 +94,9 @@ class _Builder:
 
     def __init__(self, spec: NetworkSpec, name: str, namespace: dict):
         self.spec, self.name, self.namespace = spec, name, namespace
+        self.quantized = spec.synapse.quantized
+        if self.quantized:   # the dict itself: the classifier fills in its tables later
+            namespace["bit_flips"] = eq.bit_flips_function()
         self.simulated = spec.ern.simulated
         self.rise = spec.ern.rise > 0 * ms
         # two clocks only: Brian2's scheduler loops over clocks in Python at every step
@@ -147,7 +150,7 @@ class _Builder:
         spec, nm = self.spec, self.name
         control, inputs, layers, ern, neuron = self.groups()
         pre_groups = [inputs] + layers[:-1]
-        synapses = [self.synapses(pre, post, f"w{k}", eq.synapse_variables(self.simulated),
+        synapses = [self.synapses(pre, post, f"w{k}", eq.synapse_variables(self.simulated, self.quantized),
                                   on_pre=eq.on_pre(pre is inputs))
                     for k, (pre, post) in enumerate(zip(pre_groups, layers))]
         output = layers[-1]
@@ -181,8 +184,10 @@ class _Builder:
         for fb, hid in zip(net.feedback, net.layers[:-1]):
             ops.append(self.tick(fb, eq.FEEDBACK, 6, f"{fb.name}_op"))
             ops.append(self.tick(hid, eq.HIDDEN_ERROR, 7, f"{hid.name}_op_error"))
-        ops += [self.tick(s, eq.write_code(self.simulated, self.spec.alpha), 8, f"{s.name}_op_write")
-                for s in net.synapses]
+        write = eq.write_code(self.simulated, self.spec.alpha, self.quantized, self.spec.synapse.rounding)
+        if self.quantized and self.spec.synapse.rounding == "stochastic":
+            ops += [self.tick(s, eq.DRAW_ROUNDING, 7, f"{s.name}_op_draw") for s in net.synapses]
+        ops += [self.tick(s, write, 8, f"{s.name}_op_write") for s in net.synapses]
         return ops
 
     def ledger(self, net: SpikingNetwork) -> list:
@@ -236,17 +241,31 @@ def initialize(net: SpikingNetwork, spec: NetworkSpec, seed: int) -> None:
 
 def initial_weights(spec: NetworkSpec, seed: int) -> tuple[list, list]:
     """Initial weights ``W[k]`` (shape ``(n_pre, n_post)``, Gaussian with standard deviation
-    ``init_gain[k] / sqrt(n_pre)``, clipped to ``w_max``) and fixed feedback weights ``B[k]``
-    (shape ``(n_out, n_hidden_k)``), drawn in this order from ``seed``."""
+    ``init_gain[k] / sqrt(n_pre)``, clipped to ``w_max``, stored: rounded to the nearest code of
+    finite-precision synapses) and fixed feedback weights ``B[k]`` (shape ``(n_out, n_hidden_k)``),
+    drawn in this order from ``seed``."""
     rng = np.random.default_rng(seed)
     W = []
     for k in range(spec.n_projections):
         n_pre, n_post = spec.layers[k], spec.layers[k + 1]
         w0 = rng.normal(0.0, spec.init_gain[k] / math.sqrt(n_pre), size=(n_pre, n_post))
-        W.append(np.clip(w0, -spec.rule.w_max, spec.rule.w_max))
+        W.append(stored_weights(spec, np.clip(w0, -spec.rule.w_max, spec.rule.w_max)))
     B = [rng.normal(0.0, spec.rule.feedback_scale / math.sqrt(spec.n_out), size=(spec.n_out, n_post))
          for n_post in spec.layers[1:-1]]
     return W, B
+
+
+def stored_weights(spec: NetworkSpec, W) -> np.ndarray:
+    """What synapses store for weights ``W``: the weights themselves (float), or the nearest code's
+    weights (finite precision, :mod:`spikegate.model.synapse`)."""
+    W = np.asarray(W, dtype=float)
+    fmt = spec.synapse
+    if not fmt.quantized:
+        return W
+    from ...model.synapse import codes_of, weights_of
+
+    w_max = fmt.range_for(spec.rule.w_max)
+    return weights_of(codes_of(W, fmt.bits, w_max), fmt.bits, w_max)
 
 
 def constants(spec: NetworkSpec) -> dict:
@@ -262,9 +281,13 @@ def constants(spec: NetworkSpec) -> dict:
         out.update({(key, name): value for name, value in {**neuron["constants"], **neuron["initial"]}.items()})
     ern = spec.ern
     rates = spec.learning_rates() if ern.simulated else spec.effective_learning_rates()
+    fmt = spec.synapse
     for k, rate in enumerate(rates):
         out.update({(f"w{k}", "eta" if ern.simulated else "eta_eff"): rate, (f"w{k}", "w_max"): spec.rule.w_max,
                     (f"w{k}", "alpha"): spec.alpha, (f"w{k}", "w_scale"): spec.w_scale})
+        if fmt.quantized:
+            out.update({(f"w{k}", "w_step"): fmt.step(fmt.range_for(spec.rule.w_max)),
+                        (f"w{k}", "code_half"): fmt.half()})
     if ern.simulated:
         rise = ern.rise if ern.rise > 0 * ms else ern.tau
         out.update({("ern", "latency"): ern.latency, ("ern", "tau"): ern.tau, ("ern", "rise"): rise,

@@ -24,7 +24,7 @@ from ...model.code import IDENTIFIER
 from ...units import check_number
 from ..inputs import check_images, check_labels, check_memgate, check_projection, check_samples, check_seed, check_weights
 from . import schedule
-from .builder import build_network, initialize
+from .builder import build_network, initialize, stored_weights
 from .equations import gate_constants
 from .readout import decode
 from .validation import check_neuron_model
@@ -159,7 +159,8 @@ class GatedClassifier:
 
     def set_weights(self, k: int, W) -> None:
         k = check_projection(k, self.spec.n_projections)
-        self.net.synapses[k].w = check_weights(k, W, (self.spec.layers[k], self.spec.layers[k + 1])).ravel()
+        W = check_weights(k, W, (self.spec.layers[k], self.spec.layers[k + 1]))
+        self.net.synapses[k].w = stored_weights(self.spec, W).ravel()   # finite precision: the nearest codes
 
     def set_gate(self, gate: Gate) -> None:
         """Change the gate without rebuilding (its constants are state variables)."""

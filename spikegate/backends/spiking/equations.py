@@ -54,6 +54,7 @@ write_now : 1 (linked)
 post : 1 (linked)
 write_factor : 1
 acc_writes : 1
+acc_bits : 1
 acc_abs : 1
 acc_alpha : 1
 tau_e : second (shared, constant)
@@ -84,7 +85,8 @@ post : 1 (linked)
 """
 
 #: Gate constants held by the control group (see :meth:`spikegate.model.Gate.decision_constants`).
-GATE_CONSTANTS = ("gate_always", "graded", "margin_threshold", "half_snr", "snr_width", "bias", "theta_write")
+GATE_CONSTANTS = ("gate_always", "graded", "margin_threshold", "half_snr", "snr_width", "bias", "theta_write",
+                  "error_driven")
 
 
 def control_variables(n_projections: int) -> str:
@@ -112,7 +114,8 @@ capacity : 1
 refill : 1
 j_per_write : 1
 """ + "".join(f"{c} : 1\n" for c in GATE_CONSTANTS)
-        + "".join(f"writes_{k} : 1\nabs_{k} : 1\nalpha_{k} : 1\nspikes_{k} : 1\n" for k in range(n_projections)))
+        + "".join(f"writes_{k} : 1\nbits_{k} : 1\nabs_{k} : 1\nalpha_{k} : 1\nspikes_{k} : 1\n"
+                  for k in range(n_projections)))
 
 
 def ern_variables(rise: bool) -> str:
@@ -143,18 +146,21 @@ def ern_reset(rise: bool) -> str:
     return "Ed = 1\n" + ("Er = 1\n" if rise else "") + "t_on = 1e9 * second"
 
 
-def synapse_variables(simulated: bool) -> str:
+def synapse_variables(simulated: bool, quantized: bool = False) -> str:
     """A plastic projection: the weight and the constants of its write. ``eta`` (1/s) multiplies
     the simulated integral; ``eta_eff`` (dimensionless, :math:`\\eta W`) the eligibility at the
-    decision (closed form)."""
+    decision (closed form). Finite-precision synapses add the code grid: the step
+    :math:`\\delta` and the code of weight zero, :math:`2^{b-1}` (run-time values)."""
     rate = "eta : hertz (shared)" if simulated else "eta_eff : 1 (shared)"
+    # u_round: the uniform draw of stochastic rounding (DRAW_ROUNDING)
+    grid = "w_step : 1 (shared)\ncode_half : 1 (shared)\nu_round : 1\n" if quantized else ""
     return f"""
 w : 1
 {rate}
 w_max : 1 (shared)
 alpha : 1 (shared)
 w_scale : volt (shared, constant)
-"""
+{grid}"""
 
 
 def on_pre(from_input: bool) -> str:
@@ -184,7 +190,7 @@ margin = n_label - n_rival
 sigma = sqrt(n_label + n_rival + 1)
 mistake = valid * int(not (margin > 0))
 crn = graded / (bias * (1 + exp((margin / sigma - half_snr) / snr_width)))
-amplitude = int(not (margin > 0)) + int(margin > 0) * (crn + (1 - graded) * int(not (margin > margin_threshold)))
+amplitude = error_driven * (int(not (margin > 0)) + int(margin > 0) * (crn + (1 - graded) * int(not (margin > margin_threshold))))
 drive_new = 1 - (1 - amplitude) * (1 - memgate)
 gate = valid * learning * int(gate_always > 0 or drive_new >= theta_write) + (1 - valid) * gate
 drive = valid * (gate_always + (1 - gate_always) * drive_new) + (1 - valid) * drive
@@ -201,7 +207,7 @@ ERN_INTEGRAL = "acc += x * ern_amp * ern_scale * (Ed * ern_cd - Er * ern_cr)"
 
 
 def zero_layer(is_output: bool) -> str:
-    return "acc_writes = 0\nacc_abs = 0\nacc_alpha = 0" + ("\nabove = 0\nis_label = int(i == lab)" if is_output
+    return "acc_writes = 0\nacc_bits = 0\nacc_abs = 0\nacc_alpha = 0" + ("\nabove = 0\nis_label = int(i == lab)" if is_output
                                                            else "\nfb = 0")
 
 
@@ -225,32 +231,87 @@ def power_code(name: str, alpha: float) -> str:
     return f"{name} ** alpha"
 
 
-def write_code(simulated: bool, alpha: float) -> str:
-    """The gated write of a projection and its ledger sums, in one pass over the synapses."""
+def write_code(simulated: bool, alpha: float, quantized: bool = False, rounding: str = "nearest") -> str:
+    """The gated write of a projection and its ledger sums, in one pass over the synapses.
+
+    Float synapses: a write is :math:`\\Delta w \\ne 0`. Finite-precision synapses
+    (:mod:`spikegate.model.synapse`): the proposed change is rounded onto the code grid in code
+    units (a change of exactly 0 keeps the code whatever the rounding), a write is a change of
+    code, and :func:`bit_flips` counts the bits it flips."""
     eligibility, rate = ("acc_pre", "eta") if simulated else ("x_pre", "eta_eff")
-    return (f"w_new = clip(w + write_factor_post * {rate} * L_post * {eligibility}, -w_max, w_max)\n"
-            "dw_abs = abs(w_new - w)\n"
-            "acc_writes_post += int(dw_abs > 0)\n"
-            "acc_abs_post += dw_abs\n"
-            f"acc_alpha_post += {power_code('dw_abs', alpha)}\n"
-            "w = w_new")
+    dw = f"write_factor_post * {rate} * L_post * {eligibility}"
+    if not quantized:
+        head = (f"w_new = clip(w + {dw}, -w_max, w_max)\n"
+                "dw_abs = abs(w_new - w)\n"
+                "acc_writes_post += int(dw_abs > 0)\n")
+    else:
+        offset = "u_round" if rounding == "stochastic" else "0.5"
+        head = ("code_old = floor(w / w_step + code_half + 0.5)\n"
+                f"code_new = clip(floor(code_old + ({dw}) / w_step + {offset}), 0, 2 * code_half - 1)\n"
+                "w_new = (code_new - code_half) * w_step\n"
+                "dw_abs = abs(w_new - w)\n"
+                "acc_writes_post += int(code_new != code_old)\n"
+                "acc_bits_post += bit_flips(code_old, code_new)\n")
+    return head + ("acc_abs_post += dw_abs\n"
+                   f"acc_alpha_post += {power_code('dw_abs', alpha)}\n"
+                   "w = w_new")
+
+
+_BIT_FLIPS_CPP = """
+static inline double bit_flips(double a, double b)
+{
+    return (double)__builtin_popcountll(((unsigned long long)(long long)a) ^ ((unsigned long long)(long long)b));
+}
+"""
+_BIT_FLIPS_CYTHON = """
+cdef double bit_flips(double a, double b):
+    cdef unsigned long long x = (<unsigned long long>(<long long>a)) ^ (<unsigned long long>(<long long>b))
+    cdef int count = 0
+    while x:
+        x &= x - 1
+        count += 1
+    return count
+"""
+
+
+def bit_flips_function():
+    """``bit_flips(a, b)``: the Hamming distance of two codes held as floats, for every target
+    (numpy: :func:`spikegate.model.synapse.bit_flips`; Cython and C++: a popcount)."""
+    from brian2 import check_units, implementation
+
+    from ...model.synapse import bit_flips as hamming
+
+    @implementation("cpp", _BIT_FLIPS_CPP)
+    @implementation("cython", _BIT_FLIPS_CYTHON)
+    @check_units(a=1, b=1, result=1)
+    def bit_flips(a, b):
+        return hamming(a, b).astype(float)
+
+    return bit_flips
+
+
+#: Stochastic rounding's uniform draw, one per synapse, before the write (a statement of its own:
+#: Brian2 cannot prove a random draw next to the ledger's reductions order-independent).
+DRAW_ROUNDING = "u_round = rand()"
 
 
 def zero_ledger(n_projections: int) -> str:
-    return "".join(f"writes_{k} = 0\nabs_{k} = 0\nalpha_{k} = 0\nspikes_{k} = 0\n" for k in range(n_projections))
+    return "".join(f"writes_{k} = 0\nbits_{k} = 0\nabs_{k} = 0\nalpha_{k} = 0\nspikes_{k} = 0\n"
+                   for k in range(n_projections))
 
 
 def ledger_sums(k: int) -> tuple[str, str]:
     """Writes and sums of projection ``k`` (from its postsynaptic layer), and the spikes of its
     presynaptic layer, reduced into the control group."""
-    return (f"writes_{k}_post += acc_writes_pre\nabs_{k}_post += acc_abs_pre\nalpha_{k}_post += acc_alpha_pre",
+    return (f"writes_{k}_post += acc_writes_pre\nbits_{k}_post += acc_bits_pre\nabs_{k}_post += acc_abs_pre\n"
+            f"alpha_{k}_post += acc_alpha_pre",
             f"spikes_{k}_post += n_pre")
 
 
 #: What the control monitor records at every tick (the read-out decodes presentations from it).
 def recorded(n_projections: int) -> list[str]:
     return ["valid", "post", "sample", "label", "mistake", "gate", "drive", "margin"] + [
-        f"{v}_{k}" for k in range(n_projections) for v in ("writes", "abs", "alpha", "spikes")]
+        f"{v}_{k}" for k in range(n_projections) for v in ("writes", "bits", "abs", "alpha", "spikes")]
 
 
 def load_row(columns: dict, n_projections: int) -> str:
@@ -312,7 +373,8 @@ def gate_constants(gate: Gate) -> dict:
     """The control group's gate constants for ``gate`` (margins in spikes)."""
     c = gate.decision_constants(1.0)
     values = {"gate_always": c.always, "graded": c.graded, "margin_threshold": c.threshold,
-              "half_snr": c.half_snr, "snr_width": c.snr_width, "bias": c.bias, "theta_write": c.theta_write}
+              "half_snr": c.half_snr, "snr_width": c.snr_width, "bias": c.bias, "theta_write": c.theta_write,
+              "error_driven": c.error_driven}
     return {k: float(values[k]) for k in GATE_CONSTANTS}
 
 
@@ -329,10 +391,10 @@ def reserved_names() -> frozenset:
     from ...model.code import is_brian_name
 
     equations = [NEURON_VARIABLES, OUTPUT_VARIABLES, HIDDEN_VARIABLES, ERN_INTEGRAL_VARIABLES, INPUT_VARIABLES,
-                 synapse_variables(True), synapse_variables(False), FEEDBACK_VARIABLES,
+                 synapse_variables(True, True), synapse_variables(False), FEEDBACK_VARIABLES,
                  "dI/dt = -I / tau_syn : volt\ntau_syn : second\nt_ref : second"]
     code = [zero_layer(True), zero_layer(False), write_factor(False), OUTPUT_ERROR, HIDDEN_ERROR, FEEDBACK,
-            ERN_INTEGRAL, write_code(True, 2.0), write_code(False, 2.0), reset_layer("", True), load_input(0, True),
+            ERN_INTEGRAL, write_code(True, 2.0), write_code(False, 2.0, True, "stochastic"), reset_layer("", True), load_input(0, True),
             on_pre(True), "schedule + pixels"]
     names = {n for text in equations for n in Equations(text).names}
     names |= {n for text in code for n in get_identifiers(text) if not is_brian_name(n)}

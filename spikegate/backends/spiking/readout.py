@@ -35,7 +35,7 @@ def decode(spec: NetworkSpec, records: dict, counts: np.ndarray, start: int, n: 
     ----------
     records : dict of str to array
         Per tick, the control monitor's variables (``valid``, ``post``, ``sample``, ``label``,
-        ``mistake``, ``gate``, ``drive``, ``writes_k``, ``abs_k``, ``alpha_k``, ``spikes_k``).
+        ``mistake``, ``gate``, ``drive``, ``writes_k``, ``bits_k``, ``abs_k``, ``alpha_k``, ``spikes_k``).
     counts : array, shape (ticks, n_out)
         The output spike counts recorded at each tick.
     """
@@ -62,6 +62,7 @@ def decode(spec: NetworkSpec, records: dict, counts: np.ndarray, start: int, n: 
         mistake=column("mistake", idx) > 0.5,
         gate_open=column("gate", idx) > 0.5,
         writes=np.rint(writes).astype(np.int64),
+        bits_flipped=np.rint(np.stack([column(f"bits_{k}", widx) for k in range(P)], axis=1)).astype(np.int64),
         sum_abs_dw=np.stack([column(f"abs_{k}", widx) for k in range(P)], axis=1),
         sum_abs_dw_alpha=np.stack([column(f"alpha_{k}", widx) for k in range(P)], axis=1),
         trace_updates=(spikes * np.array(spec.layers[1:], dtype=float)).astype(np.int64),

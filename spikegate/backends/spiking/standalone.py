@@ -42,13 +42,13 @@ from ...ledger import PresentationLog, concatenate_logs
 from ...model import Always, Gate, NetworkSpec
 from ..inputs import check_images, check_labels, check_memgate, check_projection, check_samples, check_seed, check_weights
 from . import cache, schedule
-from .builder import build_network, constants, initial_weights, initialize
+from .builder import build_network, constants, initial_weights, initialize, stored_weights
 from .equations import GATE_CONSTANTS, gate_constants, recorded
 from .readout import decode
 from .validation import check_neuron_model
 
 #: Bump when what the engine compiles changes meaning: older projects are then not reused.
-ENGINE_VERSION = 3
+ENGINE_VERSION = 4
 
 
 def structure_key(spec: NetworkSpec, chunk: int, name: str) -> str:
@@ -192,7 +192,7 @@ class StandaloneClassifier:
 
     def set_weights(self, k: int, W) -> None:
         k = check_projection(k, self.spec.n_projections)
-        self.W[k] = check_weights(k, W, self.W[k].shape)
+        self.W[k] = stored_weights(self.spec, check_weights(k, W, self.W[k].shape))   # finite precision: nearest codes
 
     def set_gate(self, gate: Gate) -> None:
         if not isinstance(gate, Gate):
