@@ -14,9 +14,11 @@ reached it). The frontier reports, per line and target, for each cost
 * the fraction of seeds that reached it.
 
 **The verdict.** At the highest target that every seed of every line reaches, the cost
-ratio of each line to the ``always`` line (ratio of medians, with the interval of the
-ratio from the same bootstrap), and whether the ``ern`` line beats the ``random`` line:
-its interval entirely below random's.
+ratio of each line to the ``always`` line (ratio of medians, with a 90 % interval from
+resampling the seeds of both lines), and whether the ``ern`` line beats the ``random``
+line: its interval entirely below random's. With several lines of one gate (a store that
+also sweeps, say, ``rule.eta``) the first in label order stands for the gate;
+``experiments/gate_comparison.py`` passes one line per gate, each at its best learning rate.
 """
 from __future__ import annotations
 
