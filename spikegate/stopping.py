@@ -25,6 +25,7 @@ from .backends import present_test_set
 from .errors import ConfigError
 from .ledger import EnergyLedger
 
+
 def check_technology(name: str) -> dict:
     """The energy catalogue, after checking that ``name`` is one of its technologies."""
     from .energy.catalogue import load_catalogue
@@ -65,7 +66,9 @@ class ValidationMonitor:
     def __init__(self, cfg, ds, clf, tester, bar):
         self.cfg, self.ds, self.clf, self.tester, self.bar = cfg, ds, clf, tester, bar
         self.idx = len(ds.x_train) + len(ds.x_test) + np.arange(len(ds.x_val))
-        self.meter = CostMeter(cfg.training.technology, cfg.backend.name, cfg.spec.synapse.bits or 32)
+        # the catalogue is read only by runs that validate
+        self.meter = CostMeter(cfg.training.technology, cfg.backend.name, cfg.spec.synapse.bits or 32) \
+            if self.enabled else None
         self.curve: list[dict] = []
         self.best: dict | None = None
         self.best_weights = None
@@ -117,8 +120,9 @@ class ValidationMonitor:
         """Metrics of the run: the curve, the best validation and where training stopped."""
         if not self.enabled:
             return {}
-        best = self.best
         return {"validation": self.curve, "n_validation": int(len(self.idx)),
-                "best_validation_accuracy": best["validation_accuracy"], "best_validation_presentations": best["presentations"],
-                "stopped": self.stopped is not None, "stopped_at_presentations": (self.stopped or {}).get("presentations"),
+                "best_validation_accuracy": self.best["validation_accuracy"],
+                "best_validation_presentations": self.best["presentations"],
+                "stopped": self.stopped is not None,
+                "stopped_at_presentations": (self.stopped or {}).get("presentations"),
                 "stop": self.cfg.training.stop, "stopping_point": self.stopped}

@@ -278,7 +278,7 @@ class _EpochLoop:
             for start, stop in zip([0] + ends[:-1], ends):
                 point = self._train_segment(epoch, order[start:stop],
                                             None if memgate is None else memgate[start:stop])
-                if stop == n and epoch == tc.epochs or (evaluate_each and (stop % segment == 0 or stop == n)):
+                if (stop == n and epoch == tc.epochs) or (evaluate_each and (stop % segment == 0 or stop == n)):
                     self._test(point, epoch)
                 self.curves.append(point)
                 if self.validation.due(stop, stop == n):

@@ -56,6 +56,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .declaration import Declaration, declaration, param
+from .memory import MistakeMemory
 
 
 class Gate(Declaration):
@@ -81,8 +82,6 @@ class Gate(Declaration):
         samples: a :class:`~spikegate.model.MistakeMemory`, or None (no memory)."""
         if not self.uses_memory:
             return None
-        from .memory import MistakeMemory
-
         return MistakeMemory(n_samples, self.tau_mem, self.theta_mem)
 
     #: fields shown in :attr:`name`

@@ -124,6 +124,14 @@ def written_codes(codes, change, bits: int, w_max: float, offset) -> np.ndarray:
                    0, 2 ** bits - 1).astype(np.int64)
 
 
+def stored(w, fmt: "SynapseFormat", w_max: float) -> np.ndarray:
+    """What synapses of format ``fmt`` store for weights ``w``: ``w`` (float), or the nearest codes' weights."""
+    w = np.asarray(w)
+    if not fmt.quantized:
+        return w
+    return weights_of(codes_of(w, fmt.bits, w_max), fmt.bits, w_max).astype(w.dtype if w.dtype.kind == "f" else float)
+
+
 def bit_flips(old_codes, new_codes) -> np.ndarray:
     """Hamming distance of two arrays of codes, element by element."""
     x = np.bitwise_xor(np.asarray(old_codes, dtype=np.int64), np.asarray(new_codes, dtype=np.int64))

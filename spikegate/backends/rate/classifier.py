@@ -318,10 +318,7 @@ class RateClassifier:
 
     def stored(self, w: np.ndarray) -> np.ndarray:
         """What synapses store for weights ``w``: ``w``, or the weights of the nearest codes."""
-        fmt = self.synapse
-        if not fmt.quantized:
-            return w
-        return synapse.weights_of(synapse.codes_of(w, fmt.bits, fmt.w_max), fmt.bits, fmt.w_max).astype(self.dtype)
+        return synapse.stored(w, self.synapse, self.synapse.w_max).astype(self.dtype, copy=False)
 
     # the network's maths on the current weights ------------------------------------------------
     def forward_pass(self, x: np.ndarray, h0: np.ndarray | None = None):

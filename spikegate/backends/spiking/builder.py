@@ -257,15 +257,10 @@ def initial_weights(spec: NetworkSpec, seed: int) -> tuple[list, list]:
 
 def stored_weights(spec: NetworkSpec, W) -> np.ndarray:
     """What synapses store for weights ``W``: the weights themselves (float), or the nearest code's
-    weights (finite precision, :mod:`spikegate.model.synapse`)."""
-    W = np.asarray(W, dtype=float)
-    fmt = spec.synapse
-    if not fmt.quantized:
-        return W
-    from ...model.synapse import codes_of, weights_of
+    weights (finite precision, :func:`spikegate.model.synapse.stored`)."""
+    from ...model.synapse import stored
 
-    w_max = fmt.range_for(spec.rule.w_max)
-    return weights_of(codes_of(W, fmt.bits, w_max), fmt.bits, w_max)
+    return stored(np.asarray(W, dtype=float), spec.synapse, spec.synapse.range_for(spec.rule.w_max))
 
 
 def constants(spec: NetworkSpec) -> dict:
