@@ -129,7 +129,7 @@ METRIC_TYPES = {
 }
 CURVE_TYPES = {"epoch": _COUNT, "samples_seen": _COUNT, "test_accuracy": _FRACTION, "train_accuracy": _FRACTION,
                "n_writes": _COUNT, "gated_presentations": _COUNT, "sum_abs_dw": _AMOUNT, "bits_flipped": _COUNT,
-               "cumulative_bits_flipped": _COUNT}
+               "cumulative_bits_flipped": _COUNT, "learning_scale": _AMOUNT}
 
 #: A point of the validation curve: every field required (the frontier reads them all).
 VALIDATION_TYPES = {"epoch": _COUNT, "presentations": _COUNT, "validation_accuracy": _FRACTION, "writes": _COUNT,

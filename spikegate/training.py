@@ -274,6 +274,7 @@ class _EpochLoop:
         rng = np.random.default_rng(self.cfg.seed + 1)
         for epoch in range(1, tc.epochs + 1):
             order = rng.permutation(n)   # positions in `samples`: the memory's index
+            self.clf.set_learning_scale(tc.learning_scale(epoch))
             memgate = self.memory.gate(order) if self.memory is not None else None
             for start, stop in zip([0] + ends[:-1], ends):
                 point = self._train_segment(epoch, order[start:stop],
@@ -302,7 +303,8 @@ class _EpochLoop:
         ledger = self.ledger
         ledger.record(log)
         self.train_seconds += log.wall_seconds
-        return {"epoch": epoch, "samples_seen": ledger.n_presentations, "train_accuracy": log.accuracy,
+        return {"epoch": epoch, "samples_seen": ledger.n_presentations, "learning_scale": self.clf.learning_scale,
+                "train_accuracy": log.accuracy,
                 "gated_presentations": int(log.gate_open.sum()), "n_writes": int(log.writes.sum()),
                 "sum_abs_dw": float(log.sum_abs_dw.sum()), "bits_flipped": int(log.bits_flipped.sum()),
                 "cumulative_n_writes": ledger.m0, "cumulative_bits_flipped": ledger.bits,

@@ -32,6 +32,9 @@ class Classifier(Protocol):
     def set_weights(self, k: int, w) -> None:
         """Replace the weights of projection ``k``."""
 
+    def set_learning_scale(self, scale: float) -> None:
+        """Multiply every learning rate by ``scale`` from now on (a schedule's factor; 1: the spec's)."""
+
 
 #: ``declare(cls, section_values, origin, **parts)``: builds a declaration, restating its
 #: errors in terms of the model file's keys (see :func:`spikegate.config.resolve`).

@@ -13,6 +13,7 @@ import operator
 import numpy as np
 
 from ..errors import DataError, ParameterError
+from ..units import check_number
 
 #: Seeds are 32-bit unsigned integers (numpy's and Brian2's generators take them).
 MAX_SEED = 2 ** 32 - 1
@@ -111,3 +112,8 @@ def check_images(images, n_in: int, dtype=float) -> np.ndarray:
     if arr.size and (arr.min() < 0 or arr.max() > 1):
         raise DataError(f"images: pixel values in [{arr.min():g}, {arr.max():g}]; allowed: [0, 1]")
     return arr
+
+
+def check_learning_scale(scale, where: str) -> float:
+    """A schedule's factor of every learning rate: a finite number >= 0 (0 freezes the weights)."""
+    return float(check_number(where, scale, minimum=0))

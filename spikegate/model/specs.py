@@ -309,6 +309,11 @@ class TrainingSpec(Declaration):
     Parameters
     ----------
     epochs : int (>= 1)
+    eta_decay : float (>= 0)
+        Learning-rate schedule over epochs: every projection's rate in epoch :math:`e` is
+        :math:`\eta / (1 + d\,(e - 1))` (0: constant). A constant rate leaves the final weights
+        wherever the last updates threw them (test accuracy moves by 1-2 points from epoch to
+        epoch on digits); a decaying one averages them.
     chunk : int (>= 1)
         Spiking: presentations per Brian2 ``run()`` (the network holds at most 1,000).
     eval_every_epoch : bool
@@ -344,6 +349,8 @@ class TrainingSpec(Declaration):
     """
 
     epochs: int = param(1, minimum=1, integer=True, doc="passes over the training samples")
+    eta_decay: float = param(0.0, minimum=0, maximum=1e6, cast=float,
+                             doc="learning rates of epoch e: eta / (1 + eta_decay (e - 1)); 0: constant")
     chunk: int = param(1000, minimum=1, integer=True, backend="spiking", doc="presentations per Brian2 run()")
     eval_every_epoch: bool = param(True, doc="test after every epoch (else only at the end)")
     target: str = param("cython", choices=CODEGEN_TARGETS, backend="spiking", doc="Brian2's code-generation target")
@@ -357,6 +364,10 @@ class TrainingSpec(Declaration):
     patience: int = param(3, minimum=1, integer=True,
                           doc="stop = patience: validations without improvement before stopping")
     technology: str = param("SRAM-32KB", doc="technology whose energies the validation curve records")
+
+    def learning_scale(self, epoch: int) -> float:
+        """The factor of every learning rate in ``epoch`` (1-based): :math:`1 / (1 + d\,(e - 1))`."""
+        return 1.0 / (1.0 + self.eta_decay * (epoch - 1))
 
     def validate(self):
         if self.stop == "target" and not self.stop_accuracy > 0:

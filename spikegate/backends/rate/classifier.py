@@ -55,7 +55,8 @@ from ...model import Gate, MetabolicReserve, RateSpec, Restriction, SynapticCach
 from ...model import synapse
 from ...model.gates import Decision, margins
 from . import schedule as rate_schedule
-from ..inputs import check_images, check_labels, check_memgate, check_projection, check_samples, check_seed, check_weights
+from ..inputs import (check_images, check_labels, check_learning_scale, check_memgate, check_projection, check_samples,
+                      check_seed, check_weights)
 
 
 # pure functions -----------------------------------------------------------------------------
@@ -275,6 +276,7 @@ class RateClassifier:
         self.transient = [np.zeros_like(w) for w in self.W] if self.caching.enabled else None
         self._decay = 0.0 if math.isinf(self.caching.tau) else math.exp(-1.0 / self.caching.tau)
         self.lrs = [spec.learning_rate(l) for l in range(spec.n_projections)]
+        self.learning_scale = 1.0
         self.synapse = spec.synapse
         if self.synapse.quantized:
             if self.caching.enabled:
@@ -292,6 +294,11 @@ class RateClassifier:
         self.forward_rows = 0
 
     # state ----------------------------------------------------------------------------------
+    def set_learning_scale(self, scale: float) -> None:
+        """Multiply every learning rate by ``scale`` (>= 0) from now on, relative to the spec's rates."""
+        self.learning_scale = check_learning_scale(scale, "RateClassifier.learning_scale")
+        self.lrs = [self.spec.learning_rate(l) * self.learning_scale for l in range(self.spec.n_projections)]
+
     def set_reserve(self, reserve: MetabolicReserve) -> None:
         """Set the metabolic reserve (full, or at its ``initial`` value)."""
         if not isinstance(reserve, MetabolicReserve):

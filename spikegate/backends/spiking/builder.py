@@ -263,6 +263,14 @@ def stored_weights(spec: NetworkSpec, W) -> np.ndarray:
     return stored(np.asarray(W, dtype=float), spec.synapse, spec.synapse.range_for(spec.rule.w_max))
 
 
+def learning_rate_constants(spec: NetworkSpec, scale: float = 1.0) -> dict:
+    """Each projection's learning rate times ``scale`` (a schedule's factor), by ``(object key,
+    variable)``: :math:`\\eta` with a simulated ERN, :math:`\\eta_\\mathrm{eff} = \\eta W` in closed form."""
+    simulated = spec.ern.simulated
+    rates = spec.learning_rates() if simulated else spec.effective_learning_rates()
+    return {(f"w{k}", "eta" if simulated else "eta_eff"): rate * scale for k, rate in enumerate(rates)}
+
+
 def constants(spec: NetworkSpec) -> dict:
     """Every value the network's code reads but does not change, by ``(object key, variable)``
     (:meth:`SpikingNetwork.by_key`): neuron constants, traces, rates, learning rates, the ERN.
@@ -275,11 +283,11 @@ def constants(spec: NetworkSpec) -> dict:
         out[(key, "tau_e")] = spec.rule.tau_e
         out.update({(key, name): value for name, value in {**neuron["constants"], **neuron["initial"]}.items()})
     ern = spec.ern
-    rates = spec.learning_rates() if ern.simulated else spec.effective_learning_rates()
     fmt = spec.synapse
-    for k, rate in enumerate(rates):
-        out.update({(f"w{k}", "eta" if ern.simulated else "eta_eff"): rate, (f"w{k}", "w_max"): spec.rule.w_max,
-                    (f"w{k}", "alpha"): spec.alpha, (f"w{k}", "w_scale"): spec.w_scale})
+    out.update(learning_rate_constants(spec))
+    for k in range(spec.n_projections):
+        out.update({(f"w{k}", "w_max"): spec.rule.w_max, (f"w{k}", "alpha"): spec.alpha,
+                    (f"w{k}", "w_scale"): spec.w_scale})
         if fmt.quantized:
             out.update({(f"w{k}", "w_step"): fmt.step(fmt.range_for(spec.rule.w_max)),
                         (f"w{k}", "code_half"): fmt.half()})

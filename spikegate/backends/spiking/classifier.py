@@ -22,9 +22,10 @@ from ...ledger import PresentationLog
 from ...model import Gate, MetabolicReserve, MistakeMemory, NetworkSpec
 from ...model.code import IDENTIFIER
 from ...units import check_number
-from ..inputs import check_images, check_labels, check_memgate, check_projection, check_samples, check_seed, check_weights
+from ..inputs import (check_images, check_labels, check_learning_scale, check_memgate, check_projection, check_samples,
+                      check_seed, check_weights)
 from . import schedule
-from .builder import build_network, initialize, stored_weights
+from .builder import build_network, initialize, learning_rate_constants, stored_weights
 from .equations import gate_constants
 from .readout import decode
 from .validation import check_neuron_model
@@ -97,6 +98,7 @@ class GatedClassifier:
         self.net = build_network(spec, self.name, self.namespace)
         initialize(self.net, spec, self.seed)
         self.set_gate(gate)
+        self.learning_scale = 1.0
         self.set_reserve(MetabolicReserve() if reserve is None else reserve)
         self.load_schedule(np.zeros(0, dtype=int), np.zeros(0, dtype=int))
         b2.seed(self.seed)
@@ -161,6 +163,15 @@ class GatedClassifier:
         k = check_projection(k, self.spec.n_projections)
         W = check_weights(k, W, (self.spec.layers[k], self.spec.layers[k + 1]))
         self.net.synapses[k].w = stored_weights(self.spec, W).ravel()   # finite precision: the nearest codes
+
+    def set_learning_scale(self, scale: float) -> None:
+        """Multiply every projection's learning rate by ``scale`` (>= 0) from now on, relative to the
+        spec's rates (a schedule, :meth:`spikegate.model.TrainingSpec.learning_scale`); 1 restores them."""
+        scale = check_learning_scale(scale, "GatedClassifier.learning_scale")
+        objects = self.net.by_key()
+        for (key, var), value in learning_rate_constants(self.spec, scale).items():
+            setattr(objects[key], var, value)
+        self.learning_scale = scale
 
     def set_gate(self, gate: Gate) -> None:
         """Change the gate without rebuilding (its constants are state variables)."""
