@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from brian2 import Hz, Quantity, ms, second
+from brian2 import Hz, Quantity, ms, mV, second
 
 from ..errors import ParameterError
 from ..units import quantity_key
@@ -60,6 +60,7 @@ from .declaration import Declaration, declaration, param
 
 
 ERN_INTEGRATIONS = ("closed_form", "simulated")
+HIDDEN_DERIVATIVES = ("active", "boxcar")
 
 
 @declaration
@@ -80,6 +81,16 @@ class ThreeFactorRule(Declaration):
         Weights are clipped to :math:`[-w_\mathrm{max}, w_\mathrm{max}]`.
     feedback_scale : float (> 0)
         Standard deviation of the fixed random feedback weights :math:`B`.
+    hidden_derivative : {"active", "boxcar"}
+        The postsynaptic factor :math:`f'_k` of a hidden neuron's learning signal
+        :math:`L_k = f'_k \sum_j B_{kj} L_j`: ``"active"``, :math:`[n_k > 0]` (it spiked in the
+        window); ``"boxcar"``, the fraction of the window's time steps in which its membrane was
+        within ``boxcar_width`` of threshold or above it, a surrogate derivative from the membrane
+        potential (the boxcar of event-driven random backpropagation, Neftci et al. 2017, averaged
+        over the window): silent neurons close to threshold learn too, saturated ones less.
+        LIF neurons only.
+    boxcar_width : Quantity (voltage, > 0)
+        Width of the boxcar below threshold.
     """
 
     eta: Quantity = param(2.0 / second, unit=1 / second, minimum=0 / second, strict_min=True, example="2 Hz",
@@ -93,6 +104,10 @@ class ThreeFactorRule(Declaration):
     w_max: float = param(4.0, minimum=0, strict_min=True, cast=float, doc="weights are clipped to [-w_max, w_max]")
     feedback_scale: float = param(1.0, minimum=0, strict_min=True, cast=float,
                                   doc="standard deviation of the fixed random feedback weights B")
+    hidden_derivative: str = param("active", choices=HIDDEN_DERIVATIVES, compiled=True,
+                                   doc="hidden neurons' factor: active ([n > 0]) or boxcar (membrane near threshold)")
+    boxcar_width: Quantity = param(5 * mV, unit=mV, minimum=0 * mV, strict_min=True,
+                                   doc="boxcar: the band below threshold that counts")
 
 
 @declaration

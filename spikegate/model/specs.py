@@ -83,6 +83,10 @@ class NetworkSpec(Declaration):
                                      f"NetworkSpec.{name}")
         if self.ern.simulated:
             self._check_simulated_ern()
+        if self.rule.hidden_derivative == "boxcar" and not isinstance(self.neuron, LIF):
+            raise ParameterError("ThreeFactorRule.hidden_derivative = 'boxcar': the boxcar reads a LIF neuron's v and "
+                                 "v_threshold; use 'active' with a neuron model of your own",
+                                 "ThreeFactorRule.hidden_derivative")
 
     def _check_simulated_ern(self):
         """A simulated post-decision interval is whole ticks long, and the ERN's onset a step after the decision."""

@@ -98,6 +98,7 @@ class _Builder:
         if self.quantized:   # the dict itself: the classifier fills in its tables later
             namespace["bit_flips"] = eq.bit_flips_function()
         self.simulated = spec.ern.simulated
+        self.boxcar = spec.rule.hidden_derivative == "boxcar"
         self.rise = spec.ern.rise > 0 * ms
         # two clocks only: Brian2's scheduler loops over clocks in Python at every step
         self.clock = b2.Clock(spec.dt, name=f"{name}_clock")
@@ -130,7 +131,8 @@ class _Builder:
         layers = []
         for k, size in enumerate(spec.layers[1:]):
             is_out = k == spec.n_projections - 1
-            g = self.group(size, neuron["equations"] + (eq.OUTPUT_VARIABLES if is_out else eq.HIDDEN_VARIABLES + integral),
+            hidden = eq.HIDDEN_VARIABLES + integral + (eq.BOXCAR_VARIABLES if self.boxcar else "")
+            g = self.group(size, neuron["equations"] + (eq.OUTPUT_VARIABLES if is_out else hidden),
                            "output" if is_out else f"hidden{k}", threshold=neuron["threshold"],
                            reset=neuron["reset"] + "\nn += 1\nx += 1", refractory="t_ref", method=neuron["method"])
             self.link(g, control, "gate", "drive", "valid", "write_now", "post")
@@ -147,7 +149,7 @@ class _Builder:
         return control, inputs, layers, ern, neuron
 
     def network(self) -> SpikingNetwork:
-        spec, nm = self.spec, self.name
+        nm = self.name
         control, inputs, layers, ern, neuron = self.groups()
         pre_groups = [inputs] + layers[:-1]
         synapses = [self.synapses(pre, post, f"w{k}", eq.synapse_variables(self.simulated, self.quantized),
@@ -160,6 +162,9 @@ class _Builder:
                              rivalry=self.synapses(output, output, "rivalry"),
                              decision=self.synapses(output, control, "decision"), ern_group=ern)
         net.operations = [inputs.run_regularly(eq.INPUT_DRAW, when="before_thresholds", name=f"{nm}_input_draw")]
+        if self.boxcar:
+            net.operations += [g.run_regularly(eq.BOXCAR_STEP, when="after_thresholds", name=f"{g.name}_boxcar")
+                               for g in layers[:-1]]
         net.operations += self.decision_chain(net)
         net.operations += self.ledger(net)
         net.operations += self.loader(net, neuron)
@@ -183,7 +188,7 @@ class _Builder:
         ops.append(self.tick(net.output, eq.OUTPUT_ERROR, 5, f"{nm}_op_error"))
         for fb, hid in zip(net.feedback, net.layers[:-1]):
             ops.append(self.tick(fb, eq.FEEDBACK, 6, f"{fb.name}_op"))
-            ops.append(self.tick(hid, eq.HIDDEN_ERROR, 7, f"{hid.name}_op_error"))
+            ops.append(self.tick(hid, eq.hidden_error(self.spec.rule.hidden_derivative), 7, f"{hid.name}_op_error"))
         write = eq.write_code(self.simulated, self.spec.alpha, self.quantized, self.spec.synapse.rounding)
         if self.quantized and self.spec.synapse.rounding == "stochastic":
             ops += [self.tick(s, eq.DRAW_ROUNDING, 7, f"{s.name}_op_draw") for s in net.synapses]
@@ -214,8 +219,9 @@ class _Builder:
         nm = self.name
         ops = [self.tick(net.control, eq.load_row(COLUMNS, self.spec.n_projections), 11, f"{nm}_op_load"),
                self.tick(net.input, eq.load_input(COLUMNS["image"], self.simulated), 12, f"{nm}_input_op_load")]
-        ops += [self.tick(g, eq.reset_layer(neuron["restart"], self.simulated and g is not net.output), 12,
-                          f"{g.name}_op_reset") for g in net.layers]
+        ops += [self.tick(g, eq.reset_layer(neuron["restart"], self.simulated and g is not net.output,
+                                            self.boxcar and g is not net.output), 12, f"{g.name}_op_reset")
+                for g in net.layers]
         if self.simulated:
             ops.append(self.tick(net.ern_group, eq.ERN_RESET_ROW, 12, f"{nm}_ern_op_reset"))
         return ops
@@ -285,6 +291,9 @@ def constants(spec: NetworkSpec) -> dict:
     ern = spec.ern
     fmt = spec.synapse
     out.update(learning_rate_constants(spec))
+    if spec.rule.hidden_derivative == "boxcar":
+        for key in layers[:-1]:
+            out.update({(key, "boxcar_width"): spec.rule.boxcar_width, (key, "boxcar_norm"): float(spec.dt / spec.t_stim)})
     for k in range(spec.n_projections):
         out.update({(f"w{k}", "w_max"): spec.rule.w_max, (f"w{k}", "alpha"): spec.alpha,
                     (f"w{k}", "w_scale"): spec.w_scale})

@@ -15,7 +15,8 @@ parentheses):
    neurons (:data:`RIVAL_CODE`), then the margin, the mistake, the ERN drive :math:`D` and
    the gate (:data:`DECISION_CODE`, the decision of :func:`spikegate.model.gate_decision`);
 2. **learning signals** (5-7): output :math:`L_j = y_j - n_j / (\nu_\mathrm{target} T_\mathrm{stim})`;
-   hidden :math:`L_k = [n_k > 0] \sum_j B_{kj} L_j` (fixed random feedback :math:`B`);
+   hidden :math:`L_k = f'_k \sum_j B_{kj} L_j` (fixed random feedback :math:`B`; :math:`f'_k = [n_k > 0]`,
+   or the boxcar surrogate :data:`BOXCAR_STEP`);
 3. **write** (8) at the end of the post-decision interval (the same tick with the closed form):
    :math:`w_{ij} \leftarrow \mathrm{clip}(w_{ij} + G\,\eta\,L_j\,a_i, \pm w_\mathrm{max})`,
    counting writes (:math:`\Delta w \ne 0`), :math:`\sum|\Delta w|`, :math:`\sum|\Delta w|^\alpha`
@@ -203,6 +204,16 @@ ERN_ONSET = ("on = valid * learning\nt_on = on * (t + latency) + (1 - on) * t_on
 OUTPUT_ERROR = "L = valid * (int(i == lab) - n / n_target) + (1 - valid) * L"
 FEEDBACK = "fb_post += B * L_pre"
 HIDDEN_ERROR = "L = valid * fb * int(n > 0) + (1 - valid) * L"
+#: The boxcar surrogate (``rule.hidden_derivative = "boxcar"``): ``near`` counts the window's steps
+#: with the membrane within ``boxcar_width`` of threshold or above it; ``boxcar_norm`` is dt / t_stim.
+BOXCAR_VARIABLES = "near : 1\nboxcar_width : volt (shared, constant)\nboxcar_norm : 1 (shared, constant)\n"
+BOXCAR_STEP = "near += int(v > v_threshold - boxcar_width)"
+BOXCAR_ERROR = "L = valid * fb * near * boxcar_norm + (1 - valid) * L"
+
+
+def hidden_error(derivative: str) -> str:
+    """A hidden layer's learning signal :math:`L_k = f'_k \\sum_j B_{kj} L_j` with the rule's factor."""
+    return BOXCAR_ERROR if derivative == "boxcar" else HIDDEN_ERROR
 ERN_INTEGRAL = "acc += x * ern_amp * ern_scale * (Ed * ern_cd - Er * ern_cr)"
 
 
@@ -338,9 +349,9 @@ def load_input(image_column: int, simulated: bool) -> str:
             "x = x * keep\nn = 0" + ("\nacc = acc * keep" if simulated else ""))
 
 
-def reset_layer(restart: str, keep_integral: bool) -> str:
+def reset_layer(restart: str, keep_integral: bool, boxcar: bool = False) -> str:
     return (f"{_KEEP}{restart}x = x * keep\nn = 0\nlastspike = -1e4*second"
-            + ("\nacc = acc * keep" if keep_integral else ""))
+            + ("\nacc = acc * keep" if keep_integral else "") + ("\nnear = 0" if boxcar else ""))
 
 
 ERN_RESET_ROW = f"{_KEEP}Ed = Ed * keep\nEr = Er * keep"
@@ -390,10 +401,11 @@ def reserved_names() -> frozenset:
 
     from ...model.code import is_brian_name
 
-    equations = [NEURON_VARIABLES, OUTPUT_VARIABLES, HIDDEN_VARIABLES, ERN_INTEGRAL_VARIABLES, INPUT_VARIABLES,
+    equations = [NEURON_VARIABLES, OUTPUT_VARIABLES, HIDDEN_VARIABLES, BOXCAR_VARIABLES, ERN_INTEGRAL_VARIABLES, INPUT_VARIABLES,
                  synapse_variables(True, True), synapse_variables(False), FEEDBACK_VARIABLES,
                  "dI/dt = -I / tau_syn : volt\ntau_syn : second\nt_ref : second"]
-    code = [zero_layer(True), zero_layer(False), write_factor(False), OUTPUT_ERROR, HIDDEN_ERROR, FEEDBACK,
+    code = [zero_layer(True), zero_layer(False), write_factor(False), OUTPUT_ERROR, HIDDEN_ERROR, BOXCAR_ERROR,
+            BOXCAR_STEP, FEEDBACK,
             ERN_INTEGRAL, write_code(True, 2.0), write_code(False, 2.0, True, "stochastic"), reset_layer("", True), load_input(0, True),
             on_pre(True), "schedule + pixels"]
     names = {n for text in equations for n in Equations(text).names}
