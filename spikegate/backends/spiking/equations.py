@@ -404,8 +404,8 @@ def reserved_names() -> frozenset:
     equations = [NEURON_VARIABLES, OUTPUT_VARIABLES, HIDDEN_VARIABLES, BOXCAR_VARIABLES, ERN_INTEGRAL_VARIABLES, INPUT_VARIABLES,
                  synapse_variables(True, True), synapse_variables(False), FEEDBACK_VARIABLES,
                  "dI/dt = -I / tau_syn : volt\ntau_syn : second\nt_ref : second"]
-    code = [zero_layer(True), zero_layer(False), write_factor(False), OUTPUT_ERROR, HIDDEN_ERROR, BOXCAR_ERROR,
-            BOXCAR_STEP, FEEDBACK,
+    # BOXCAR_STEP reads the LIF's v and v_threshold (the boxcar is LIF-only): a user's model keeps them
+    code = [zero_layer(True), zero_layer(False), write_factor(False), OUTPUT_ERROR, HIDDEN_ERROR, BOXCAR_ERROR, FEEDBACK,
             ERN_INTEGRAL, write_code(True, 2.0), write_code(False, 2.0, True, "stochastic"), reset_layer("", True), load_input(0, True),
             on_pre(True), "schedule + pixels"]
     names = {n for text in equations for n in Equations(text).names}
