@@ -23,8 +23,8 @@ the scan store ``store/`` beside them.
 
 Usage:
     python experiments/gate_comparison.py models/digits.toml --set train.device=cpp_standalone
-    python experiments/gate_comparison.py models/mnist-2layer.toml --data-dir ../shared/data/mnist \\
-        --set data.n_train=10000 --set train.epochs=2 --n-validation 5000 --validate-every 2000 \\
+    python experiments/gate_comparison.py models/mnist-2layer.toml --gates always ern --data-dir ../shared/data/mnist \\
+        --set data.n_train=10000 --set train.epochs=2 --n-validation 5000 --validate-every 2500 \\
         --set train.device=cpp_standalone
 """
 from __future__ import annotations
