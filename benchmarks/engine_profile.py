@@ -5,7 +5,7 @@ One process, one core (``OMP_NUM_THREADS=1``); the profile covers ``--n`` presen
 warm-up run of 1,000 (the binary writes ``profiling_info.txt`` per run; the last run's is read).
 Prints each code object's seconds and share, largest first.
 
-Usage: python benchmarks/engine_profile.py [--data-dir DIR] [--model FILE] [--n 2000] [--top 15]
+Usage: python benchmarks/engine_profile.py [--data-dir DIR] [--model FILE] [--set KEY=VALUE ...] [--n 2000] [--top 15]
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     ap.add_argument("--model", default=str(ROOT / "models" / "mnist-2layer.toml"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     ap.add_argument("--n", type=int, default=2000, help="profiled presentations (at most 1,000 per run)")
     ap.add_argument("--top", type=int, default=15)
     args = ap.parse_args(argv)
@@ -42,7 +43,7 @@ def main(argv=None):
         return run(self, *a, **{**kw, "profile": True})
 
     ds = load_mnist(args.data_dir, n_train=max(args.n, 1000), n_test=1)
-    cfg = resolve(args.model, [], gate="always")
+    cfg = resolve(args.model, args.set, gate="always")
     with tempfile.TemporaryDirectory() as tmp:
         b2.Network.run = profiled
         try:

@@ -126,15 +126,16 @@ class _Builder:
         integral = eq.ERN_INTEGRAL_VARIABLES if self.simulated else ""
         control = self.group(1, eq.control_variables(spec.n_projections), "control")
         inputs = self.group(spec.n_in, eq.INPUT_VARIABLES + integral, "input", threshold=eq.INPUT_THRESHOLD,
-                            reset=eq.INPUT_RESET, method="exact")
-        self.link(inputs, control, "post")
+                            reset=eq.INPUT_RESET, method="exact", events={"eligible": eq.ELIGIBLE_EVENT})
+        self.link(inputs, control, "post", "gate", "write_now")
         layers = []
         for k, size in enumerate(spec.layers[1:]):
             is_out = k == spec.n_projections - 1
             hidden = eq.HIDDEN_VARIABLES + integral + (eq.BOXCAR_VARIABLES if self.boxcar else "")
             g = self.group(size, neuron["equations"] + (eq.OUTPUT_VARIABLES if is_out else hidden),
                            "output" if is_out else f"hidden{k}", threshold=neuron["threshold"],
-                           reset=neuron["reset"] + "\nn += 1\nx += 1", refractory="t_ref", method=neuron["method"])
+                           reset=neuron["reset"] + "\nn += 1\nx += 1", refractory="t_ref", method=neuron["method"],
+                           events=None if is_out else {"eligible": eq.ELIGIBLE_EVENT})
             self.link(g, control, "gate", "drive", "valid", "write_now", "post")
             if is_out:
                 g.lab = b2.linked_var(control, "label", index=np.zeros(size, dtype=int))
@@ -152,9 +153,7 @@ class _Builder:
         nm = self.name
         control, inputs, layers, ern, neuron = self.groups()
         pre_groups = [inputs] + layers[:-1]
-        synapses = [self.synapses(pre, post, f"w{k}", eq.synapse_variables(self.simulated, self.quantized),
-                                  on_pre=eq.on_pre(pre is inputs))
-                    for k, (pre, post) in enumerate(zip(pre_groups, layers))]
+        synapses = [self.plastic(pre, post, k) for k, (pre, post) in enumerate(zip(pre_groups, layers))]
         output = layers[-1]
         net = SpikingNetwork(self.clock, self.tick_clock, control, inputs, layers, synapses,
                              feedback=[self.synapses(output, hid, f"feedback{k}", eq.FEEDBACK_VARIABLES)
@@ -173,8 +172,35 @@ class _Builder:
                                for g in net.presynaptic]
         return net
 
+    def plastic(self, pre, post, k: int) -> b2.Synapses:
+        """Projection ``k``: spikes through the ``pre`` pathway; stochastic rounding's draw and the
+        gated write through the ``round_draw`` and ``update`` pathways, run by the presynaptic
+        ``eligible`` event in the tick's ``start`` slot (orders 9 and 10, after its detection at 8)."""
+        on_pre = {"pre": eq.on_pre(k == 0)}
+        if self.quantized and self.spec.synapse.rounding == "stochastic":
+            on_pre["round_draw"] = eq.DRAW_ROUNDING
+        on_pre["update"] = eq.write_code(self.simulated, self.spec.alpha, self.quantized, self.spec.synapse.rounding)
+        s = self.synapses(pre, post, f"w{k}", eq.synapse_variables(self.simulated, self.quantized), on_pre=on_pre,
+                          on_event={p: "spike" if p == "pre" else "eligible" for p in on_pre},
+                          delay={p: 0 * ms for p in on_pre})
+        for order, pathway in enumerate(("round_draw", "update"), start=9):
+            if pathway in on_pre:
+                getattr(s, pathway).when, getattr(s, pathway).order = "start", order
+        return s
+
+    def eligible_events(self, net: SpikingNetwork) -> list:
+        """Mark the eligible presynaptic neurons at a write tick (order 7); detect their event at 8
+        and clear the mark at 10 (the detection runs on the simulation clock: a mark left set
+        would fire at every step)."""
+        ops = []
+        for g in net.presynaptic:
+            ops.append(self.tick(g, eq.mark_eligible(self.simulated), 7, f"{g.name}_op_mark"))
+            g.set_event_schedule("eligible", when="start", order=8)
+            g.run_on_event("eligible", eq.CLEAR_ELIGIBLE, when="start", order=10)
+        return ops
+
     def decision_chain(self, net: SpikingNetwork) -> list:
-        """Decide, learning signals and the gated write, at each tick (orders 0-8)."""
+        """Decide, learning signals and the gated write, at each tick (orders 0-10)."""
         nm = self.name
         ops = [self.tick(net.control, eq.ZERO_CONTROL, 0, f"{nm}_op_zero")]
         ops += [self.tick(g, eq.zero_layer(g is net.output), 0, f"{g.name}_op_zero") for g in net.layers]
@@ -189,15 +215,11 @@ class _Builder:
         for fb, hid in zip(net.feedback, net.layers[:-1]):
             ops.append(self.tick(fb, eq.FEEDBACK, 6, f"{fb.name}_op"))
             ops.append(self.tick(hid, eq.hidden_error(self.spec.rule.hidden_derivative), 7, f"{hid.name}_op_error"))
-        write = eq.write_code(self.simulated, self.spec.alpha, self.quantized, self.spec.synapse.rounding)
-        if self.quantized and self.spec.synapse.rounding == "stochastic":
-            ops += [self.tick(s, eq.DRAW_ROUNDING, 7, f"{s.name}_op_draw") for s in net.synapses]
-        ops += [self.tick(s, write, 8, f"{s.name}_op_write") for s in net.synapses]
-        return ops
+        return ops + self.eligible_events(net)
 
     def ledger(self, net: SpikingNetwork) -> list:
-        """Per-tick write counts, sums and spikes reduced into the control group (order 9),
-        recorded by monitors at order 10."""
+        """Per-tick write counts, sums and spikes reduced into the control group (order 11),
+        recorded by monitors at order 12."""
         nm, P = self.name, self.spec.n_projections
         ops = [self.tick(net.control, eq.zero_ledger(P), 0, f"{nm}_op_zero_ledger")]
         for k, (pre, post) in enumerate(zip(net.presynaptic, net.layers)):
@@ -205,25 +227,25 @@ class _Builder:
             red_pre = self.synapses(pre, net.control, f"spikes{k}")
             net.reductions += [red_post, red_pre]
             writes, spikes = eq.ledger_sums(k)
-            ops.append(self.tick(red_post, writes, 9, f"{red_post.name}_op"))
-            ops.append(self.tick(red_pre, spikes, 9, f"{red_pre.name}_op"))
-        net.control_monitor = b2.StateMonitor(net.control, eq.recorded(P), record=0, when="start", order=10,
+            ops.append(self.tick(red_post, writes, 11, f"{red_post.name}_op"))
+            ops.append(self.tick(red_pre, spikes, 11, f"{red_pre.name}_op"))
+        net.control_monitor = b2.StateMonitor(net.control, eq.recorded(P), record=0, when="start", order=12,
                                               clock=self.tick_clock, name=f"{nm}_control_monitor")
-        net.count_monitor = b2.StateMonitor(net.output, "n", record=True, when="start", order=10,
+        net.count_monitor = b2.StateMonitor(net.output, "n", record=True, when="start", order=12,
                                             clock=self.tick_clock, name=f"{nm}_count_monitor")
         return ops
 
     def loader(self, net: SpikingNetwork, neuron: dict) -> list:
-        """Load the next row into the control group (order 11), then reset membranes and counts
-        (order 12); traces (and the ERN integrals) are kept into a post-decision row."""
+        """Load the next row into the control group (order 13), then reset membranes and counts
+        (order 14); traces (and the ERN integrals) are kept into a post-decision row."""
         nm = self.name
-        ops = [self.tick(net.control, eq.load_row(COLUMNS, self.spec.n_projections), 11, f"{nm}_op_load"),
-               self.tick(net.input, eq.load_input(COLUMNS["image"], self.simulated), 12, f"{nm}_input_op_load")]
+        ops = [self.tick(net.control, eq.load_row(COLUMNS, self.spec.n_projections), 13, f"{nm}_op_load"),
+               self.tick(net.input, eq.load_input(COLUMNS["image"], self.simulated), 14, f"{nm}_input_op_load")]
         ops += [self.tick(g, eq.reset_layer(neuron["restart"], self.simulated and g is not net.output,
-                                            self.boxcar and g is not net.output), 12, f"{g.name}_op_reset")
+                                            self.boxcar and g is not net.output), 14, f"{g.name}_op_reset")
                 for g in net.layers]
         if self.simulated:
-            ops.append(self.tick(net.ern_group, eq.ERN_RESET_ROW, 12, f"{nm}_ern_op_reset"))
+            ops.append(self.tick(net.ern_group, eq.ERN_RESET_ROW, 14, f"{nm}_ern_op_reset"))
         return ops
 
 
