@@ -79,9 +79,10 @@ def test_runtime_and_compiled_engines_learn_alike(tmp_path):
 
 
 @pytest.mark.slow
-def test_mnist_full_learns_to_95_percent_in_one_epoch(mnist_dir, tmp_path):
-    """The full-scale model's first epoch (README, "Spiking learning at full scale": 95.4-95.5 % after
-    epoch 1 of 8 for seeds 1-2), gate always, seeds 1-2 on two workers: about 15 minutes."""
+def test_mnist_full_learns_to_94_5_percent_in_one_epoch(mnist_dir, tmp_path):
+    """Guards the full-scale result on a subset of its training: the first epoch of mnist-full
+    (README, "At full scale": 95.76 % and 95.15 % after epoch 1, 97.28 % after 8), gate always,
+    seeds 1-2 on two workers, about 15 minutes."""
     rows = protocol("mnist-full", tmp_path, [1, 2], {"gate.name": ["always"]}, {"train.epochs": 1}.items(), mnist_dir)
     mean = statistics.mean(r["test_accuracy"] for r in rows)
-    assert mean >= 0.95, [r["test_accuracy"] for r in rows]
+    assert mean >= 0.945, [r["test_accuracy"] for r in rows]
