@@ -27,6 +27,7 @@ DATA_SOURCES = ("digits", "mnist", "npz")
 CODEGEN_TARGETS = ("cython", "numpy")
 DEVICES = ("runtime", "cpp_standalone")
 STOPS = ("none", "target", "patience")
+STIMULUS_MODES = ("reset", "stream")
 
 
 @declaration
@@ -53,6 +54,11 @@ class NetworkSpec(Declaration):
                               doc="a weight w adds w * w_scale to the synaptic input I")
     init_gain: tuple = param((1.0,), kind="any", doc="initial weights: N(0, (gain / sqrt(n_pre))^2), one gain or one per projection")
     alpha: float = param(0.5, minimum=0, strict_min=True, compiled=True, doc="exponent of M_alpha = sum |dw|^alpha")
+    stimulus_mode: str = param("reset", kind="choice", choices=STIMULUS_MODES, compiled=True,
+                               doc="reset: membranes, currents and traces start from rest at each stimulus; "
+                                   "stream: they carry over from the previous one")
+    isi: Quantity = param(0 * ms, unit=ms, minimum=0 * ms, compiled=True,
+                          doc="inter-stimulus interval: silence after each stimulus (a multiple of t_stim, 0 allowed)")
 
     def validate(self):
         layers = tuple(self.layers)
@@ -81,8 +87,16 @@ class NetworkSpec(Declaration):
                 expected = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
                 raise ParameterError(f"NetworkSpec.{name}: expected a {expected}, got {getattr(self, name)!r}",
                                      f"NetworkSpec.{name}")
+        rows = float(self.isi / self.t_stim)
+        if abs(rows - round(rows)) > 1e-6:
+            raise ParameterError(f"NetworkSpec.isi = {self.isi!r}: the interval is silent rows of the stimulus window; "
+                                 f"must be a multiple of t_stim = {self.t_stim!r} (0 allowed)", "NetworkSpec.isi")
         if self.ern.simulated:
             self._check_simulated_ern()
+            if self.stream and self.isi < self.ern.window:
+                raise ParameterError(f"NetworkSpec.isi = {self.isi!r}: a simulated ERN on the stream needs an interval "
+                                     f">= ern.window = {self.ern.window!r} (an ERN overlapping the next stimulus is "
+                                     "not built yet); or use ern.integration = \"closed_form\"", "NetworkSpec.isi")
         if self.rule.hidden_derivative == "boxcar" and not isinstance(self.neuron, LIF):
             raise ParameterError("ThreeFactorRule.hidden_derivative = 'boxcar': the boxcar reads a LIF neuron's v and "
                                  "v_threshold; use 'active' with a neuron model of your own",
@@ -106,9 +120,21 @@ class NetworkSpec(Declaration):
         return int(round(float(self.ern.window / self.t_stim))) if self.ern.simulated else 0
 
     @property
+    def isi_rows(self) -> int:
+        """Ticks (of ``t_stim``) in the inter-stimulus interval."""
+        return int(round(float(self.isi / self.t_stim)))
+
+    @property
+    def stream(self) -> bool:
+        """Whether state carries over from one stimulus to the next."""
+        return self.stimulus_mode == "stream"
+
+    @property
     def presentation_time(self) -> Quantity:
-        """Time budget of a training presentation: the stimulus window and the post-decision interval."""
-        return self.t_stim + self.ern.window
+        """Time budget of a training presentation: the stimulus window and the post-decision interval
+        (or the inter-stimulus interval if longer); on the stream the next stimulus comes after the
+        inter-stimulus interval, whatever the ERN's window."""
+        return self.t_stim + (self.isi if self.stream else max(self.ern.window, self.isi))
 
     def _check_window(self, name, value):
         where = f"NetworkSpec.{name}"
@@ -308,7 +334,7 @@ class DataSpec(Declaration):
 
 @declaration
 class TrainingSpec(Declaration):
-    """The ``[train]`` section: epochs, evaluation and (spiking) simulation settings.
+    r"""The ``[train]`` section: epochs, evaluation and (spiking) simulation settings.
 
     Parameters
     ----------
@@ -370,7 +396,7 @@ class TrainingSpec(Declaration):
     technology: str = param("SRAM-32KB", doc="technology whose energies the validation curve records")
 
     def learning_scale(self, epoch: int) -> float:
-        """The factor of every learning rate in ``epoch`` (1-based): :math:`1 / (1 + d\,(e - 1))`."""
+        r"""The factor of every learning rate in ``epoch`` (1-based): :math:`1 / (1 + d\,(e - 1))`."""
         return 1.0 / (1.0 + self.eta_decay * (epoch - 1))
 
     def validate(self):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from brian2 import second
+from brian2 import ms, second
 
 from ...errors import ConfigError, ParameterError
 from ...ledger import EnergyLedger
@@ -62,7 +62,12 @@ class SpikingBackend(Backend):
         spec = parts["spec"]
         neuron = spec.neuron.to_dict()
         # LIF, the default, is written without `model`: resolved configs (and scan hashes) stay as they were
-        return {"network": spec.to_dict(self.network_keys()),
+        network = spec.to_dict(self.network_keys())
+        if not spec.stream and spec.isi == 0 * ms:
+            # the reset schedule without an interval, the default, is written without the stream's keys:
+            # resolved configs (and scan hashes) stay as they were before the stream
+            del network["stimulus_mode"], network["isi"]
+        return {"network": network,
                 "neuron": neuron if isinstance(spec.neuron, LIF) else {"model": "equations", **neuron},
                 **{s: getattr(spec, s).to_dict() for s in ("input", "rule", "ern", "synapse")}}
 
@@ -124,10 +129,12 @@ class SpikingBackend(Backend):
 
     def run_metrics(self, cfg, n_train: int, n_test: int) -> dict:
         """The engine, and the biological time the presentations stand for: a training presentation
-        is its stimulus window plus the ERN's post-decision interval (simulated or in closed form)."""
+        is its stimulus window plus the ERN's post-decision interval (simulated or in closed form) or
+        the inter-stimulus interval (:attr:`NetworkSpec.presentation_time`), a test presentation its
+        window plus the inter-stimulus interval."""
         spec = cfg.spec
         per_train = float(spec.presentation_time / second)
-        per_test = float(spec.test_network().t_stim / second)
+        per_test = float((spec.test_network().t_stim + spec.isi) / second)
         return {"target": cfg.training.target, "device": cfg.training.device, "ern_integration": spec.ern.integration,
                 "presentation_seconds": per_train, "simulated_seconds": n_train * per_train + n_test * per_test}
 

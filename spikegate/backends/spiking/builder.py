@@ -237,12 +237,15 @@ class _Builder:
 
     def loader(self, net: SpikingNetwork, neuron: dict) -> list:
         """Load the next row into the control group (order 13), then reset membranes and counts
-        (order 14); traces (and the ERN integrals) are kept into a post-decision row."""
+        (order 14); traces (and the ERN integrals) are kept into a post-decision row, and on the
+        stream everything but the counts and the ERN integrals is kept."""
         nm = self.name
         ops = [self.tick(net.control, eq.load_row(COLUMNS, self.spec.n_projections), 13, f"{nm}_op_load"),
-               self.tick(net.input, eq.load_input(COLUMNS["image"], self.simulated), 14, f"{nm}_input_op_load")]
+               self.tick(net.input, eq.load_input(COLUMNS["image"], self.simulated, self.spec.stream), 14,
+                         f"{nm}_input_op_load")]
         ops += [self.tick(g, eq.reset_layer(neuron["restart"], self.simulated and g is not net.output,
-                                            self.boxcar and g is not net.output), 14, f"{g.name}_op_reset")
+                                            self.boxcar and g is not net.output, self.spec.stream), 14,
+                          f"{g.name}_op_reset")
                 for g in net.layers]
         if self.simulated:
             ops.append(self.tick(net.ern_group, eq.ERN_RESET_ROW, 14, f"{nm}_ern_op_reset"))

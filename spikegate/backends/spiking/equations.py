@@ -26,8 +26,9 @@ parentheses):
    synapses only (and clears the mark): a synapse of a silent neuron has :math:`\Delta w = 0`
    and is skipped;
 4. **load and reset** (13-14): the next row's stimulus, label and memory gate are read;
-   membranes, currents and counts are reset; traces are kept into a post-decision row and
-   reset before the next stimulus.
+   counts are reset; membranes and currents are reset, traces kept into a post-decision row
+   and reset before the next stimulus; on the continuous stream (``stimulus_mode = "stream"``)
+   membranes, currents, traces and refractoriness are never reset.
 """
 from __future__ import annotations
 
@@ -361,15 +362,23 @@ def load_row(columns: dict, n_projections: int) -> str:
 _KEEP = "keep = int(post > 0.5)\n"
 
 
-def load_input(image_column: int, simulated: bool) -> str:
-    """The next row's pixels as input rates; traces kept into a post-decision row, else reset."""
-    return (f"{_KEEP}rate = nu_max * pixels(int(schedule(t - t_start, {image_column}) + 0.5) * second, i)\n"
-            "x = x * keep\nn = 0" + ("\nacc = acc * keep" if simulated else ""))
+def load_input(image_column: int, simulated: bool, stream: bool = False) -> str:
+    """The next row's pixels as input rates; traces kept into a post-decision row, else reset
+    (on the stream always kept); the ERN's integral kept into a post-decision row, else reset."""
+    keep = _KEEP if simulated or not stream else ""
+    return (f"{keep}rate = nu_max * pixels(int(schedule(t - t_start, {image_column}) + 0.5) * second, i)\n"
+            + ("" if stream else "x = x * keep\n") + "n = 0" + ("\nacc = acc * keep" if simulated else ""))
 
 
-def reset_layer(restart: str, keep_integral: bool, boxcar: bool = False) -> str:
-    return (f"{_KEEP}{restart}x = x * keep\nn = 0\nlastspike = -1e4*second"
-            + ("\nacc = acc * keep" if keep_integral else "") + ("\nnear = 0" if boxcar else ""))
+def reset_layer(restart: str, keep_integral: bool, boxcar: bool = False, stream: bool = False) -> str:
+    """Counts start again at every row; membranes, currents, traces and refractoriness restart
+    before a stimulus (kept into a post-decision row), or never on the stream; the ERN's
+    integral is kept into a post-decision row only."""
+    keep = _KEEP if keep_integral or not stream else ""
+    restarts = "" if stream else f"{restart}x = x * keep\n"
+    refractory = "" if stream else "\nlastspike = -1e4*second"
+    return (f"{keep}{restarts}n = 0{refractory}" + ("\nacc = acc * keep" if keep_integral else "")
+            + ("\nnear = 0" if boxcar else ""))
 
 
 ERN_RESET_ROW = f"{_KEEP}Ed = Ed * keep\nEr = Er * keep"

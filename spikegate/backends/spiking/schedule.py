@@ -1,9 +1,12 @@
 r"""The schedule of a chunk: which image, label and memory gate each tick of the network reads.
 
-A presentation is a stimulus window of :math:`T_\mathrm{stim}` and, when the ERN's
-post-decision interval is simulated and the network learns, ``spec.post_rows`` silent rows
-after it; a tick ends each row. The schedule is a table with one row per tick
-(:data:`COLUMNS`), the pixel table one row per presentation and a blank last row; both have
+A presentation is a stimulus window of :math:`T_\mathrm{stim}` and silent rows after it: the
+inter-stimulus interval (``spec.isi_rows``) or, when the ERN's post-decision interval is
+simulated and the network learns, that interval (``spec.post_rows``) if it is longer; a tick
+ends each row. The post-decision rows come first (``post``: traces and the ERN are kept into
+them, and the write happens at the end of the last); the rest of the interval is idle. The
+schedule is a table with one row per tick (:data:`COLUMNS`), the pixel table one row per
+presentation and a blank last row; both have
 shapes fixed by :data:`MAX_CHUNK` and the network, so neither the generated code nor the
 compiled engine depends on the chunk's content. After the scheduled presentations one idle
 row (blank input, no decision) closes the last one.
@@ -29,8 +32,14 @@ COLUMNS = {"image": 0, "label": 1, "memgate": 2, "valid": 3, "post": 4, "write":
 
 
 def rows_per_presentation(spec: NetworkSpec, learn: bool = True) -> int:
-    """Ticks a presentation takes: its stimulus, and the simulated silent interval while learning."""
-    return 1 + (spec.post_rows if learn else 0)
+    """Ticks a presentation takes: its stimulus, and the silent interval after it (the inter-stimulus
+    interval, or the simulated post-decision interval while learning if that is longer)."""
+    return 1 + max(spec.isi_rows, spec.post_rows if learn else 0)
+
+
+def post_rows(spec: NetworkSpec, learn: bool = True) -> int:
+    """Silent rows of a presentation that belong to its decision (the simulated ERN's window)."""
+    return spec.post_rows if learn else 0
 
 
 def schedule_tables(spec: NetworkSpec, images: np.ndarray, samples, labels, memgate=None, learn: bool = True,
@@ -43,7 +52,7 @@ def schedule_tables(spec: NetworkSpec, images: np.ndarray, samples, labels, memg
         raise ParameterError(f"load_schedule: {n} presentations, at most chunk = {chunk}")
     labels = check_labels(labels, n, spec.n_out)
     memgate = check_memgate(memgate, n)
-    r = rows_per_presentation(spec, learn)
+    r, p_rows = rows_per_presentation(spec, learn), post_rows(spec, learn)
     table = np.zeros((MAX_CHUNK * rows_per_presentation(spec) + 1, len(COLUMNS)))
     table[:, COLUMNS["image"]] = MAX_CHUNK                 # the blank row of the pixel table
     stim = np.arange(n) * r
@@ -51,10 +60,10 @@ def schedule_tables(spec: NetworkSpec, images: np.ndarray, samples, labels, memg
     table[stim, COLUMNS["sample"]] = samples
     table[stim, COLUMNS["memgate"]] = memgate
     table[stim, COLUMNS["valid"]] = 1
-    for p in range(r):
+    for p in range(1 + p_rows):
         table[stim + p, COLUMNS["label"]] = labels
         table[stim + p, COLUMNS["post"]] = p > 0
-    table[stim + r - 1, COLUMNS["write"]] = 1
+    table[stim + p_rows, COLUMNS["write"]] = 1
     pixels = np.zeros((MAX_CHUNK + 1, spec.n_in))
     pixels[:n] = images[samples]
     return table, pixels
