@@ -4,7 +4,6 @@ On the stream membranes, currents, traces and refractoriness carry over from one
 the next; the reset schedule restarts them before each stimulus. With a long interval the two
 must agree (the stream's limit); with none they must not.
 """
-import math
 
 import numpy as np
 import pytest
