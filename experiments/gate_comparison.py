@@ -39,6 +39,7 @@ from spikegate.errors import ConfigError
 from spikegate.files import write_json
 from spikegate.scan import frontier as fr
 from spikegate.scan import load_scan
+from spikegate.stopping import check_technology
 from spikegate.units import format_quantity
 
 GATES = ("always", "lazy", "memorized", "ern")
@@ -78,6 +79,8 @@ def parser():
     ap.add_argument("--bar", type=float, default=0.5, help="ern at most this fraction of always's cost")
     ap.add_argument("--cost", default="auto", help="cost of the verdict (default: bits_flipped if synapses "
                                                    "store codes, else writes)")
+    ap.add_argument("--technologies", nargs="+", default=["SRAM-32KB", "Loihi", "long-term-memory"],
+                    help="energy catalogue entries for the energy to reach the verdict's accuracy")
     ap.add_argument("--name", help="results folder under results/gate_comparison (default: the model's stem)")
     add_protocol_arguments(ap)
     return ap
@@ -100,6 +103,11 @@ def fixed_settings(args) -> dict:
         raise ConfigError(f"--seeds {args.seeds}: a seed is listed twice")
     if not args.eta_scale or any(not x > 0 for x in args.eta_scale) or len(set(args.eta_scale)) != len(args.eta_scale):
         raise ConfigError(f"--eta-scale {args.eta_scale}: expected distinct multiples > 0")
+    for t in args.technologies:      # before anything trains
+        try:
+            check_technology(t)
+        except ConfigError as exc:
+            raise ConfigError(f"--technologies: {exc}".replace("train.technology = ", "")) from None
     if "ern" not in args.gates or "always" not in args.gates:
         raise ConfigError(f"--gates {' '.join(args.gates)}: the protocol compares ern with always; list both")
     return fixed
@@ -161,6 +169,16 @@ def run_protocol_phases(args, folder, fixed):
     return chosen, p
 
 
+def energy_at_target(args, fixed, chosen, target) -> dict:
+    """``{line: {technology: medians}}``: each gate's energy to first reach the verdict's accuracy
+    (:func:`spikegate.scan.frontier.energy_to_reach`), at its best rate."""
+    if target is None:
+        return {}
+    spec = resolve(args.model, list(fixed.items())).spec
+    return {label: fr.energy_to_reach(store, rows, target, args.technologies, "spiking", spec.synapse.bits or 32)
+            for label, (_, rows, store) in chosen.items() if label != "always, stopped"}
+
+
 def main():
     args = parser().parse_args()
     model = Path(args.model).stem
@@ -180,11 +198,13 @@ def main():
     ern = verdict.get("lines", {}).get("ern", {})
     holds = None if args.quick or verdict.get("target") is None else bool(
         ern.get("ratio_to_always", math.inf) <= args.bar and verdict.get("ern_beats_random", False))
+    energy = energy_at_target(args, fixed, chosen, verdict.get("target"))
     summary = {"experiment": "gate_comparison", "model": model, "quick": args.quick, "claim": CLAIM,
                "protocol": "every gate at its best learning rate (validation); random at ern's opening rate; always "
                            "stopped on validation; cost to first reach each validation accuracy (frontier)",
                "seeds": args.seeds, "eta_scale": args.eta_scale, "random_p": p, "overrides": fixed,
-               "cost": cost, "bar": args.bar, "rows": summaries, "verdict": verdict, "claim_holds": holds}
+               "cost": cost, "bar": args.bar, "rows": summaries, "verdict": verdict, "energy_to_target": energy,
+               "claim_holds": holds}
     write_json(folder / "summary.json", summary)
     fig = fr.plot_frontier(records, cost)
     fr.write_frontier(records, verdict, fig, folder)
@@ -197,6 +217,13 @@ def main():
                                        "gated"]))
     print(f"random opens with p = {p:g}, ern's opening fraction at its best learning rate\n")
     print(fr.format_frontier(records, cost, verdict))
+    if energy:
+        print(f"\nenergy to first reach {100 * verdict['target']:.1f} % validation accuracy (median over seeds; "
+              "learning = the writes, total = learning + forward computation):")
+        print(table([{"gate": line, "technology": tech, "presentations": f"{e['presentations']:,.0f}",
+                      "learning J": f"{e['learning_j']:.3g}", "total J": f"{e['total_j']:.3g}"}
+                     for line, techs in energy.items() for tech, e in techs.items() if e["seeds"]],
+                    ["gate", "technology", "presentations", "learning J", "total J"]))
     if "ratio_to_always" in ern:
         measured = (f"ern reaches {100 * verdict['target']:.1f} % validation accuracy with "
                     f"{ern['ratio_to_always']:.1%} of always's {cost} [90 % interval {ern['ratio_low']:.1%}, "

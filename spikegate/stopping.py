@@ -50,12 +50,12 @@ class CostMeter:
         self.events = load_events(None, self.catalogue)
         self.biology = biology_reference(self.catalogue, bits_per_synapse(), 1.0)
 
-    def __call__(self, ledger: EnergyLedger) -> tuple[float, float]:
-        """``(learning J, total J)`` of every presentation in ``ledger``."""
+    def __call__(self, ledger: EnergyLedger, presentations: int | None = None) -> tuple[float, float]:
+        """``(learning J, total J)`` of every presentation in ``ledger``, or of its first ``presentations``."""
         from .energy.bill import price, run_counts, totals
 
-        rows = price(run_counts(self.backend, ledger), self.bits, self.catalogue, self.events, [self.technology],
-                     biology=self.biology)
+        rows = price(run_counts(self.backend, ledger, presentations), self.bits, self.catalogue, self.events,
+                     [self.technology], biology=self.biology)
         t = totals(rows)[0]
         return t["learning_j"], t["total_j"]
 

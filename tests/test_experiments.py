@@ -113,6 +113,11 @@ def test_gate_comparison_protocol_runs_every_gate_and_the_controls_then_the_fron
     assert "ern_beats_random" in v and s["cost"] == "bits_flipped"     # digits.toml: 8-bit synapses
     assert (folder / "figure.png").stat().st_size > 1000 and (folder / "frontier.csv").exists()
     assert "claim (Pache & van Rossum 2026)" in proc.stdout and "verdict at" in proc.stdout
+    energy = s["energy_to_target"]           # each gate's energy to the verdict's accuracy, on 3 technologies
+    assert set(energy) == {"always", "lazy", "memorized", "ern", "random"}
+    assert all(set(e) == {"SRAM-32KB", "Loihi", "long-term-memory"} for e in energy.values())
+    sram = energy["always"]["SRAM-32KB"]
+    assert sram["seeds"] == 2 and 0 < sram["learning_j"] < sram["total_j"] and "energy to first reach" in proc.stdout
 
 
 def test_gate_comparison_refuses_a_longer_test_window(tmp_path):
@@ -120,6 +125,14 @@ def test_gate_comparison_refuses_a_longer_test_window(tmp_path):
                            str(ROOT / "models" / "digits.toml"), "--quick", "--set", "network.t_test='100 ms'",
                            "--results", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "network.t_test is set: the protocol tests with the training window" in proc.stderr
+
+
+def test_gate_comparison_refuses_an_unknown_technology_before_training(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "gate_comparison.py"),
+                           str(ROOT / "models" / "digits.toml"), "--quick", "--technologies", "SRAM-32KB", "abacus",
+                           "--results", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "--technologies: 'abacus': not in the energy catalogue; allowed: ATP-hydrolysis" in proc.stderr
+    assert not (tmp_path / "gate_comparison").exists()
 
 
 def test_energy_budget_quick_spends_at_most_its_budget(tmp_path):

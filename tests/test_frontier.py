@@ -56,6 +56,23 @@ def test_the_frontier_prints_the_table_and_the_verdict_and_writes_the_figure(sto
     assert v["lines"]["lazy"]["median"] == float(np.median(lazy))
 
 
+def test_the_energy_to_reach_a_target_is_what_the_monitor_recorded_there(store):
+    """Priced afterwards from each run's saved ledger, the energy to first reach a target is what the
+    validation monitor recorded from the live ledger at that point (train.technology, SRAM-32KB)."""
+    from spikegate.scan import collect
+
+    rows = [r for r in collect(store)[0] if r["gate.name"] == "lazy"]
+    curves = fr.curves_of(store)["lazy"].values()
+    target = min(max(p["validation_accuracy"] for p in c) for c in curves)
+    energy = fr.energy_to_reach(store, rows, target, ["SRAM-32KB", "Loihi"], "rate", 8)
+    firsts = [fr.first_reach(c, target) for c in curves]
+    sram = energy["SRAM-32KB"]
+    assert sram["seeds"] == 3 and sram["presentations"] == np.median([p["presentations"] for p in firsts])
+    assert sram["learning_j"] == pytest.approx(np.median([p["learning_j"] for p in firsts]), rel=1e-12)
+    assert sram["total_j"] == pytest.approx(np.median([p["total_j"] for p in firsts]), rel=1e-12)
+    assert energy["Loihi"]["learning_j"] > sram["learning_j"] > 0
+
+
 def test_the_bootstrap_intervals_are_reproducible_with_a_fixed_seed(store, tmp_path, capsys):
     """(With three seeds a median has few bootstrap values, so other seeds often agree too: the
     pure function's test above shows that the seed drives the draws.)"""

@@ -63,6 +63,30 @@ def lines_of(store, rows, label) -> dict:
     return out
 
 
+def energy_to_reach(store, rows, target: float, technologies, backend: str, bits: int) -> dict:
+    """``{technology: {seeds, presentations, learning_j, total_j}}``: medians over the ``rows`` (one
+    line's seeds) of the energy spent up to each run's first validation at or above ``target``,
+    priced from its ledger (learning: the writes; total: learning plus the forward computation)."""
+    from ..ledger import EnergyLedger
+    from ..stopping import CostMeter
+
+    meters = {t: CostMeter(t, backend, bits) for t in technologies}
+    reached, spent = [], {t: [] for t in technologies}
+    for r in rows:
+        run_dir = Store(store).run_dir(r["point"])
+        point = first_reach(read_run(run_dir, (METRICS,)).metrics.get("validation") or [], target)
+        if point is None:
+            continue
+        ledger = EnergyLedger.load(run_dir / "ledger.npz")
+        reached.append(point["presentations"])
+        for t, meter in meters.items():
+            spent[t].append(meter(ledger, int(point["presentations"])))
+    return {t: {"seeds": len(reached), "presentations": float(np.median(reached)) if reached else None,
+                "learning_j": float(np.median([j[0] for j in spent[t]])) if reached else None,
+                "total_j": float(np.median([j[1] for j in spent[t]])) if reached else None}
+            for t in technologies}
+
+
 def line_label(row: dict, axes) -> str:
     """``gate.name=ern, rule.eta=0.5 Hz`` (the gate first); ``gate.name`` alone is just the gate."""
     axes = sorted(axes, key=lambda k: (k != "gate.name", k))
