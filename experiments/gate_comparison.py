@@ -35,11 +35,11 @@ from pathlib import Path
 from _common import add_protocol_arguments, claim_line, run_main, run_protocol, save_figure, table
 
 from spikegate.config import parse_override, resolve
+from spikegate.energy.catalogue import load_catalogue
 from spikegate.errors import ConfigError
 from spikegate.files import write_json
 from spikegate.scan import frontier as fr
 from spikegate.scan import load_scan
-from spikegate.stopping import check_technology
 from spikegate.units import format_quantity
 
 GATES = ("always", "lazy", "memorized", "ern")
@@ -103,11 +103,11 @@ def fixed_settings(args) -> dict:
         raise ConfigError(f"--seeds {args.seeds}: a seed is listed twice")
     if not args.eta_scale or any(not x > 0 for x in args.eta_scale) or len(set(args.eta_scale)) != len(args.eta_scale):
         raise ConfigError(f"--eta-scale {args.eta_scale}: expected distinct multiples > 0")
-    for t in args.technologies:      # before anything trains
-        try:
-            check_technology(t)
-        except ConfigError as exc:
-            raise ConfigError(f"--technologies: {exc}".replace("train.technology = ", "")) from None
+    catalogue = load_catalogue()     # before anything trains
+    unknown = [t for t in args.technologies if t not in catalogue]
+    if unknown:
+        raise ConfigError(f"--technologies {' '.join(unknown)}: not in the energy catalogue; allowed: "
+                          f"{', '.join(sorted(catalogue))}")
     if "ern" not in args.gates or "always" not in args.gates:
         raise ConfigError(f"--gates {' '.join(args.gates)}: the protocol compares ern with always; list both")
     return fixed

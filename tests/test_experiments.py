@@ -131,7 +131,7 @@ def test_gate_comparison_refuses_an_unknown_technology_before_training(tmp_path)
     proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "gate_comparison.py"),
                            str(ROOT / "models" / "digits.toml"), "--quick", "--technologies", "SRAM-32KB", "abacus",
                            "--results", str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and "--technologies: 'abacus': not in the energy catalogue; allowed: ATP-hydrolysis" in proc.stderr
+    assert proc.returncode == 2 and "--technologies abacus: not in the energy catalogue; allowed: ATP-hydrolysis" in proc.stderr
     assert not (tmp_path / "gate_comparison").exists()
 
 

@@ -6,10 +6,10 @@ simulated and the network learns, that interval (``spec.post_rows``) if it is lo
 ends each row. The post-decision rows come first (``post``: traces and the ERN are kept into
 them, and the write happens at the end of the last); the rest of the interval is idle. The
 schedule is a table with one row per tick (:data:`COLUMNS`), the pixel table one row per
-presentation and a blank last row; both have
-shapes fixed by :data:`MAX_CHUNK` and the network, so neither the generated code nor the
-compiled engine depends on the chunk's content. After the scheduled presentations one idle
-row (blank input, no decision) closes the last one.
+presentation and a blank last row; both have shapes fixed by :data:`MAX_CHUNK` and the
+network, so neither the generated code nor the compiled engine depends on the chunk's
+content. After the scheduled presentations one idle row (blank input, no decision) closes
+the last one.
 
 Pure functions of numpy arrays: the runtime engine loads the tables as ``TimedArray`` s,
 the compiled engine passes them as run arguments.
@@ -34,7 +34,7 @@ COLUMNS = {"image": 0, "label": 1, "memgate": 2, "valid": 3, "post": 4, "write":
 def rows_per_presentation(spec: NetworkSpec, learn: bool = True) -> int:
     """Ticks a presentation takes: its stimulus, and the silent interval after it (the inter-stimulus
     interval, or the simulated post-decision interval while learning if that is longer)."""
-    return 1 + max(spec.isi_rows, spec.post_rows if learn else 0)
+    return 1 + max(spec.isi_rows, post_rows(spec, learn))
 
 
 def post_rows(spec: NetworkSpec, learn: bool = True) -> int:
