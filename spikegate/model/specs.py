@@ -28,6 +28,8 @@ CODEGEN_TARGETS = ("cython", "numpy")
 DEVICES = ("runtime", "cpp_standalone")
 STOPS = ("none", "target", "patience")
 STIMULUS_MODES = ("reset", "stream")
+#: Decisions whose ERN windows may overlap on the stream (each holds per-neuron state until its write).
+MAX_ERN_SLOTS = 16
 
 
 @declaration
@@ -93,10 +95,11 @@ class NetworkSpec(Declaration):
                                  f"must be a multiple of t_stim = {self.t_stim!r} (0 allowed)", "NetworkSpec.isi")
         if self.ern.simulated:
             self._check_simulated_ern()
-            if self.stream and self.isi < self.ern.window:
-                raise ParameterError(f"NetworkSpec.isi = {self.isi!r}: a simulated ERN on the stream needs an interval "
-                                     f">= ern.window = {self.ern.window!r} (an ERN overlapping the next stimulus is "
-                                     "not built yet); or use ern.integration = \"closed_form\"", "NetworkSpec.isi")
+            if self.ern_slots > MAX_ERN_SLOTS:
+                raise ParameterError(f"NetworkSpec.isi = {self.isi!r}: on the stream the ERN window "
+                                     f"{self.ern.window!r} overlaps {self.ern_slots} decisions at once, at most "
+                                     f"{MAX_ERN_SLOTS}; lengthen the interval or t_stim, or shorten ern.window",
+                                     "NetworkSpec.isi")
         if self.rule.hidden_derivative == "boxcar" and not isinstance(self.neuron, LIF):
             raise ParameterError("ThreeFactorRule.hidden_derivative = 'boxcar': the boxcar reads a LIF neuron's v and "
                                  "v_threshold; use 'active' with a neuron model of your own",
@@ -123,6 +126,16 @@ class NetworkSpec(Declaration):
     def isi_rows(self) -> int:
         """Ticks (of ``t_stim``) in the inter-stimulus interval."""
         return int(round(float(self.isi / self.t_stim)))
+
+    @property
+    def ern_slots(self) -> int:
+        r"""Decisions whose simulated post-decision windows are open at once: 1, or on the stream with an
+        interval shorter than the window, :math:`\lfloor W / (T_\mathrm{stim} + \mathrm{ISI}) \rfloor + 1` (in
+        ticks), so that a decision's ERN overlaps the next stimuli and each pending decision keeps its
+        own ERN, learning signals and eligibility integral (a slot) until its write."""
+        if not (self.stream and self.ern.simulated):
+            return 1
+        return self.post_rows // (1 + self.isi_rows) + 1
 
     @property
     def stream(self) -> bool:

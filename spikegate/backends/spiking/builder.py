@@ -100,6 +100,8 @@ class _Builder:
         self.simulated = spec.ern.simulated
         self.boxcar = spec.rule.hidden_derivative == "boxcar"
         self.rise = spec.ern.rise > 0 * ms
+        self.slots = spec.ern_slots       # > 1: ERN windows overlap on the stream (equations.slot_*)
+        self.overlap = self.slots > 1
         # two clocks only: Brian2's scheduler loops over clocks in Python at every step
         self.clock = b2.Clock(spec.dt, name=f"{name}_clock")
         self.tick_clock = b2.Clock(spec.t_stim, name=f"{name}_tick_clock")
@@ -121,18 +123,25 @@ class _Builder:
         for var in names:
             setattr(group, var, b2.linked_var(source, var, index=np.zeros(len(group), dtype=int)))
 
+    def slot_variables(self, presynaptic: bool, postsynaptic: bool) -> str:
+        if not self.overlap:
+            return eq.ERN_INTEGRAL_VARIABLES if self.simulated and presynaptic else ""
+        return eq.slot_layer_variables(self.slots, presynaptic, postsynaptic)
+
     def groups(self):
         spec, neuron = self.spec, eq.neuron_model(self.spec.neuron)
-        integral = eq.ERN_INTEGRAL_VARIABLES if self.simulated else ""
-        control = self.group(1, eq.control_variables(spec.n_projections), "control")
-        inputs = self.group(spec.n_in, eq.INPUT_VARIABLES + integral, "input", threshold=eq.INPUT_THRESHOLD,
-                            reset=eq.INPUT_RESET, method="exact", events={"eligible": eq.ELIGIBLE_EVENT})
+        control = self.group(1, eq.control_variables(spec.n_projections)
+                             + (eq.slot_control_variables(self.slots) if self.overlap else ""), "control")
+        inputs = self.group(spec.n_in, eq.INPUT_VARIABLES + self.slot_variables(True, False), "input",
+                            threshold=eq.INPUT_THRESHOLD, reset=eq.INPUT_RESET, method="exact",
+                            events={"eligible": eq.ELIGIBLE_EVENT})
         self.link(inputs, control, "post", "gate", "write_now")
         layers = []
         for k, size in enumerate(spec.layers[1:]):
             is_out = k == spec.n_projections - 1
-            hidden = eq.HIDDEN_VARIABLES + integral + (eq.BOXCAR_VARIABLES if self.boxcar else "")
-            g = self.group(size, neuron["equations"] + (eq.OUTPUT_VARIABLES if is_out else hidden),
+            hidden = eq.HIDDEN_VARIABLES + (eq.BOXCAR_VARIABLES if self.boxcar else "")
+            g = self.group(size, neuron["equations"] + (eq.OUTPUT_VARIABLES if is_out else hidden)
+                           + self.slot_variables(not is_out, True),
                            "output" if is_out else f"hidden{k}", threshold=neuron["threshold"],
                            reset=neuron["reset"] + "\nn += 1\nx += 1", refractory="t_ref", method=neuron["method"],
                            events=None if is_out else {"eligible": eq.ELIGIBLE_EVENT})
@@ -142,11 +151,21 @@ class _Builder:
             layers.append(g)
         ern = None
         if self.simulated:
-            ern = self.group(1, eq.ern_variables(self.rise), "ern", threshold=eq.ERN_THRESHOLD,
-                             reset=eq.ern_reset(self.rise), method="exact")
+            ern = self.group(self.slots, eq.ern_variables(self.rise) + ("slot : 1 (linked)\n" if self.overlap else ""),
+                             "ern", threshold=eq.ERN_THRESHOLD, reset=eq.ern_reset(self.rise), method="exact")
             self.link(ern, control, "drive", "valid", "learning", "post")
-            for g in [inputs] + layers[:-1]:
-                self.link(g, ern, "Ed", "Er", "ern_amp")
+            if not self.overlap:
+                for g in [inputs] + layers[:-1]:
+                    self.link(g, ern, "Ed", "Er", "ern_amp")
+            else:
+                self.link(ern, control, "slot")
+                self.link(inputs, control, "valid")
+                for g in [inputs] + layers:
+                    self.link(g, control, "slot", "write_slot", "write_gate")
+                for g in [inputs] + layers[:-1]:
+                    for s in range(self.slots):
+                        for var in ("Ed", "Er", "ern_amp"):
+                            setattr(g, f"{var}_{s}", b2.linked_var(ern, var, index=np.full(len(g), s)))
         return control, inputs, layers, ern, neuron
 
     def network(self) -> SpikingNetwork:
@@ -168,7 +187,8 @@ class _Builder:
         net.operations += self.ledger(net)
         net.operations += self.loader(net, neuron)
         if self.simulated:
-            net.operations += [g.run_regularly(eq.ERN_INTEGRAL, when="start", order=20, name=f"{g.name}_op_ern_integral")
+            step = eq.slot_integral_step(self.slots) if self.overlap else eq.ERN_INTEGRAL
+            net.operations += [g.run_regularly(step, when="start", order=20, name=f"{g.name}_op_ern_integral")
                                for g in net.presynaptic]
         return net
 
@@ -179,7 +199,8 @@ class _Builder:
         on_pre = {"pre": eq.on_pre(k == 0)}
         if self.quantized and self.spec.synapse.rounding == "stochastic":
             on_pre["round_draw"] = eq.DRAW_ROUNDING
-        on_pre["update"] = eq.write_code(self.simulated, self.spec.alpha, self.quantized, self.spec.synapse.rounding)
+        on_pre["update"] = eq.write_code(self.simulated, self.spec.alpha, self.quantized, self.spec.synapse.rounding,
+                                         self.overlap)
         s = self.synapses(pre, post, f"w{k}", eq.synapse_variables(self.simulated, self.quantized), on_pre=on_pre,
                           on_event={p: "spike" if p == "pre" else "eligible" for p in on_pre},
                           delay={p: 0 * ms for p in on_pre})
@@ -194,7 +215,8 @@ class _Builder:
         would fire at every step)."""
         ops = []
         for g in net.presynaptic:
-            ops.append(self.tick(g, eq.mark_eligible(self.simulated), 7, f"{g.name}_op_mark"))
+            mark = eq.SLOT_MARK if self.overlap else eq.mark_eligible(self.simulated)
+            ops.append(self.tick(g, mark, 7, f"{g.name}_op_mark"))
             g.set_event_schedule("eligible", when="start", order=8)
             g.run_on_event("eligible", eq.CLEAR_ELIGIBLE, when="start", order=10)
         return ops
@@ -207,14 +229,23 @@ class _Builder:
         ops.append(self.tick(net.decision, eq.LABEL_COUNT, 1, f"{nm}_op_label_count"))
         ops.append(self.tick(net.rivalry, eq.RIVAL_CODE[0], 2, f"{nm}_op_rivalry"))
         ops.append(self.tick(net.decision, eq.RIVAL_CODE[1], 3, f"{nm}_op_rivals"))
-        ops.append(self.tick(net.control, eq.DECISION_CODE, 4, f"{nm}_op_gate"))
+        slots = eq.slot_gates(self.slots) if self.overlap else ""
+        ops.append(self.tick(net.control, eq.DECISION_CODE + ("\n" + slots if slots else ""), 4, f"{nm}_op_gate"))
         if self.simulated:
-            ops.append(self.tick(net.ern_group, eq.ERN_ONSET, 5, f"{nm}_op_ern_onset"))
-        ops += [self.tick(g, eq.write_factor(self.simulated), 5, f"{g.name}_op_gate") for g in net.layers]
+            onset = eq.SLOT_ERN_ONSET if self.overlap else eq.ERN_ONSET
+            ops.append(self.tick(net.ern_group, onset, 5, f"{nm}_op_ern_onset"))
+        factor = eq.SLOT_WRITE_FACTOR if self.overlap else eq.write_factor(self.simulated)
+        ops += [self.tick(g, factor, 5, f"{g.name}_op_gate") for g in net.layers]
         ops.append(self.tick(net.output, eq.OUTPUT_ERROR, 5, f"{nm}_op_error"))
+        if self.overlap:
+            ops.append(self.tick(net.output, eq.slot_signals(self.slots), 6, f"{nm}_op_slot_signals"))
+            ops += [self.tick(g, eq.slot_integrals(self.slots), 6, f"{g.name}_op_slot_integrals")
+                    for g in net.presynaptic]
         for fb, hid in zip(net.feedback, net.layers[:-1]):
             ops.append(self.tick(fb, eq.FEEDBACK, 6, f"{fb.name}_op"))
-            ops.append(self.tick(hid, eq.hidden_error(self.spec.rule.hidden_derivative), 7, f"{hid.name}_op_error"))
+            error = eq.hidden_error(self.spec.rule.hidden_derivative)
+            ops.append(self.tick(hid, error + ("\n" + eq.slot_signals(self.slots) if self.overlap else ""), 7,
+                                 f"{hid.name}_op_error"))
         return ops + self.eligible_events(net)
 
     def ledger(self, net: SpikingNetwork) -> list:
@@ -240,14 +271,16 @@ class _Builder:
         (order 14); traces (and the ERN integrals) are kept into a post-decision row, and on the
         stream everything but the counts and the ERN integrals is kept."""
         nm = self.name
-        ops = [self.tick(net.control, eq.load_row(COLUMNS, self.spec.n_projections), 13, f"{nm}_op_load"),
-               self.tick(net.input, eq.load_input(COLUMNS["image"], self.simulated, self.spec.stream), 14,
-                         f"{nm}_input_op_load")]
-        ops += [self.tick(g, eq.reset_layer(neuron["restart"], self.simulated and g is not net.output,
+        ops = [self.tick(net.control, eq.load_row(COLUMNS, self.spec.n_projections, self.overlap), 13,
+                         f"{nm}_op_load"),
+               self.tick(net.input, eq.load_input(COLUMNS["image"], self.simulated, self.spec.stream, self.overlap),
+                         14, f"{nm}_input_op_load")]
+        keep_integral = self.simulated and not self.overlap
+        ops += [self.tick(g, eq.reset_layer(neuron["restart"], keep_integral and g is not net.output,
                                             self.boxcar and g is not net.output, self.spec.stream), 14,
                           f"{g.name}_op_reset")
                 for g in net.layers]
-        if self.simulated:
+        if keep_integral:
             ops.append(self.tick(net.ern_group, eq.ERN_RESET_ROW, 14, f"{nm}_ern_op_reset"))
         return ops
 

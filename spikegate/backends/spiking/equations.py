@@ -250,15 +250,20 @@ def power_code(name: str, alpha: float) -> str:
     return f"{name} ** alpha"
 
 
-def write_code(simulated: bool, alpha: float, quantized: bool = False, rounding: str = "nearest") -> str:
+def write_code(simulated: bool, alpha: float, quantized: bool = False, rounding: str = "nearest",
+               slots: bool = False) -> str:
     """The gated write of a projection and its ledger sums, in one pass over the synapses.
 
     Float synapses: a write is :math:`\\Delta w \\ne 0`. Finite-precision synapses
     (:mod:`spikegate.model.synapse`): the proposed change is rounded onto the code grid in code
     units (a change of exactly 0 keeps the code whatever the rounding), a write is a change of
-    code, and :func:`bit_flips` counts the bits it flips."""
+    code, and :func:`bit_flips` counts the bits it flips. With ``slots`` the write reads the
+    writing slot's signal and integral (:func:`slot_signals`, :func:`slot_integrals`)."""
     eligibility, rate = ("acc_pre", "eta") if simulated else ("x_pre", "eta_eff")
-    dw = f"write_factor_post * {rate} * L_post * {eligibility}"
+    signal = "L_post"
+    if slots:
+        eligibility, signal = "acc_w_pre", "L_w_post"
+    dw = f"write_factor_post * {rate} * {signal} * {eligibility}"
     if not quantized:
         head = (f"w_new = clip(w + {dw}, -w_max, w_max)\n"
                 "dw_abs = abs(w_new - w)\n"
@@ -325,6 +330,72 @@ def mark_eligible(simulated: bool) -> str:
     return f"write_pending = write_now * gate * int({'acc != 0*second' if simulated else 'x != 0'})"
 
 
+def slot_control_variables(slots: int) -> str:
+    """The control group's slot state (:attr:`~spikegate.model.NetworkSpec.ern_slots` > 1).
+
+    On the stream an ERN window may outlast the interval: each pending decision holds its gate
+    (here), its ERN (neuron ``s`` of the ERN group), its learning signals ``L_s`` (each layer)
+    and its eligibility integral ``acc_s`` (each presynaptic group) in slot ``s`` until its
+    write, which reads the writing slot's copies ``write_gate``, ``L_w`` and ``acc_w``. A
+    deciding slot starts its integral and its ERN from zero.
+    """
+    return "slot : 1\nwrite_slot : 1\nwrite_gate : 1\n" + "".join(f"gate_{s} : 1\n" for s in range(slots))
+
+
+def slot_layer_variables(slots: int, presynaptic: bool, postsynaptic: bool) -> str:
+    """A layer's slot state: the learning signals of a postsynaptic layer, the ERN integrals of a
+    presynaptic one (with the linked ERN of each slot); the input links ``valid`` too."""
+    text = "slot : 1 (linked)\nwrite_slot : 1 (linked)\nwrite_gate : 1 (linked)\n"
+    if presynaptic and not postsynaptic:
+        text += "valid : 1 (linked)\n"
+    if postsynaptic:
+        text += "L_w : 1\n" + "".join(f"L_{s} : 1\n" for s in range(slots))
+    if presynaptic:
+        text += ("acc_w : second\nern_scale : 1 (shared, constant)\nern_cd : second (shared, constant)\n"
+                 "ern_cr : second (shared, constant)\n"
+                 + "".join(f"acc_{s} : second\nEd_{s} : 1 (linked)\nEr_{s} : 1 (linked)\nern_amp_{s} : 1 (linked)\n"
+                           for s in range(slots)))
+    return text
+
+
+def _select(name: str, slots: int) -> str:
+    return " + ".join(f"{name}_{s} * int(write_slot == {s})" for s in range(slots))
+
+
+def slot_gates(slots: int) -> str:
+    """Appended to :data:`DECISION_CODE`: the deciding slot keeps the gate; the writing slot's gate."""
+    keep = "".join(f"gate_{s} = valid * int(slot == {s}) * gate + (1 - valid * int(slot == {s})) * gate_{s}\n"
+                   for s in range(slots))
+    return keep + f"write_gate = {_select('gate', slots)}"
+
+
+def slot_signals(slots: int) -> str:
+    """The deciding slot keeps the fresh learning signal ``L``; the writing slot's signal."""
+    keep = "".join(f"L_{s} = valid * int(slot == {s}) * L + (1 - valid * int(slot == {s})) * L_{s}\n"
+                   for s in range(slots))
+    return keep + f"L_w = {_select('L', slots)}"
+
+
+def slot_integrals(slots: int) -> str:
+    """The writing slot's integral; the deciding slot's starts again."""
+    return f"acc_w = {_select('acc', slots)}\n" + "\n".join(
+        f"acc_{s} = acc_{s} * (1 - valid * int(slot == {s}))" for s in range(slots))
+
+
+def slot_integral_step(slots: int) -> str:
+    """:data:`ERN_INTEGRAL` for every slot."""
+    return "\n".join(f"acc_{s} += x * ern_amp_{s} * ern_scale * (Ed_{s} * ern_cd - Er_{s} * ern_cr)"
+                     for s in range(slots))
+
+
+#: The ERN group's onset with slots: neuron ``s`` is slot ``s``; a deciding slot's ERN starts from zero.
+SLOT_ERN_ONSET = ("fresh = valid * int(i == slot)\non = fresh * learning\n"
+                  "t_on = on * (t + latency) + (1 - on) * t_on\n"
+                  "ern_amp = on * drive + (1 - on) * ern_amp\nEd = Ed * (1 - fresh)\nEr = Er * (1 - fresh)")
+SLOT_WRITE_FACTOR = "write_factor = write_now * write_gate"
+SLOT_MARK = "write_pending = write_now * write_gate * int(acc_w != 0*second)"
+
+
 def zero_ledger(n_projections: int) -> str:
     return "".join(f"writes_{k} = 0\nbits_{k} = 0\nabs_{k} = 0\nalpha_{k} = 0\nspikes_{k} = 0\n"
                    for k in range(n_projections))
@@ -340,15 +411,17 @@ def ledger_sums(k: int) -> tuple[str, str]:
 
 #: What the control monitor records at every tick (the read-out decodes presentations from it).
 def recorded(n_projections: int) -> list[str]:
-    return ["valid", "post", "sample", "label", "mistake", "gate", "drive", "margin"] + [
+    return ["valid", "post", "write_now", "sample", "label", "mistake", "gate", "drive", "margin"] + [
         f"{v}_{k}" for k in range(n_projections) for v in ("writes", "bits", "abs", "alpha", "spikes")]
 
 
-def load_row(columns: dict, n_projections: int) -> str:
+def load_row(columns: dict, n_projections: int, slots: bool = False) -> str:
     """Load the next schedule row into the control group; the writes of the tick just ended draw on
     the reserve, and a finished training presentation refills it."""
     row = "schedule(t - t_start, {})"
     writes = " + ".join(f"writes_{k}" for k in range(n_projections))
+    slot_rows = (f"\nslot = int({row.format(columns['slot'])} + 0.5)\n"
+                 f"write_slot = int({row.format(columns['write_slot'])} + 0.5)") if slots else ""
     return (f"reserve_new = reserve - j_per_write * ({writes}) + refill * write_now * learning\n"
             "reserve = clip(reserve_new, reserve_new, capacity)\n"
             f"label = int({row.format(columns['label'])} + 0.5)\n"
@@ -356,15 +429,17 @@ def load_row(columns: dict, n_projections: int) -> str:
             f"memgate = {row.format(columns['memgate'])}\n"
             f"valid = {row.format(columns['valid'])}\n"
             f"post = {row.format(columns['post'])}\n"
-            f"write_now = {row.format(columns['write'])}")
+            f"write_now = {row.format(columns['write'])}" + slot_rows)
 
 
 _KEEP = "keep = int(post > 0.5)\n"
 
 
-def load_input(image_column: int, simulated: bool, stream: bool = False) -> str:
+def load_input(image_column: int, simulated: bool, stream: bool = False, slots: bool = False) -> str:
     """The next row's pixels as input rates; traces kept into a post-decision row, else reset
-    (on the stream always kept); the ERN's integral kept into a post-decision row, else reset."""
+    (on the stream always kept); the ERN's integral kept into a post-decision row, else reset
+    (with slots: started again by its slot's next decision, :func:`slot_integrals`)."""
+    simulated = simulated and not slots
     keep = _KEEP if simulated or not stream else ""
     return (f"{keep}rate = nu_max * pixels(int(schedule(t - t_start, {image_column}) + 0.5) * second, i)\n"
             + ("" if stream else "x = x * keep\n") + "n = 0" + ("\nacc = acc * keep" if simulated else ""))

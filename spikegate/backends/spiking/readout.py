@@ -1,10 +1,10 @@
 """The read-out: from the control group's records (one row per tick) to a :class:`PresentationLog`.
 
-The control monitor records, at every tick, the loaded row (``valid``, ``post``, ``sample``,
-``label``), the decision (``mistake``, ``gate``, ``drive``, ``margin``) and the ledger sums of
+The control monitor records, at every tick, the loaded row (``valid``, ``post``, ``write_now``,
+``sample``, ``label``), the decision (``mistake``, ``gate``, ``drive``, ``margin``) and the ledger sums of
 the tick just ended; the count monitor the output spike counts. A presentation's decision is
-read at its stimulus tick, its writes at the tick that ends its last silent row (its write
-tick). The records are plain arrays, so the runtime engine (Brian2's monitors) and the compiled
+read at its stimulus tick, its writes at the tick that ends its post-decision interval (its
+write tick). The records are plain arrays, so the runtime engine (Brian2's monitors) and the compiled
 engine (the binary's result files) share this decoding.
 """
 from __future__ import annotations
@@ -16,15 +16,19 @@ from ...ledger import PresentationLog
 from ...model import NetworkSpec
 
 
-def write_ticks(post: np.ndarray, decision_ticks: np.ndarray) -> np.ndarray:
-    """The tick that ends each presentation's last silent row (its stimulus tick without one)."""
-    post = np.asarray(post) > 0.5
-    ticks = np.asarray(decision_ticks).copy()
-    while True:
-        more = (ticks + 1 < len(post)) & post[np.minimum(ticks + 1, len(post) - 1)]
-        if not more.any():
-            return ticks
-        ticks = ticks + more
+def write_ticks(write_now: np.ndarray, decision_ticks: np.ndarray) -> np.ndarray:
+    """The tick of each decision's write: decisions write in their order, so the k-th write tick
+    from the first decision on is the k-th decision's (on the stream a write may come after later
+    decisions, when the ERN window outlasts the interval)."""
+    decision_ticks = np.asarray(decision_ticks)
+    if not len(decision_ticks):
+        return decision_ticks.copy()
+    writes = np.flatnonzero(np.asarray(write_now) > 0.5)
+    writes = writes[writes >= decision_ticks[0]][:len(decision_ticks)]
+    if len(writes) != len(decision_ticks):
+        raise ParameterError(f"recorded {len(writes)} writes for {len(decision_ticks)} decisions: the run ended "
+                             "before the last write (a schedule shorter than its ERN windows)")
+    return writes
 
 
 def decode(spec: NetworkSpec, records: dict, counts: np.ndarray, start: int, n: int, wall: float,
@@ -34,7 +38,7 @@ def decode(spec: NetworkSpec, records: dict, counts: np.ndarray, start: int, n: 
     Parameters
     ----------
     records : dict of str to array
-        Per tick, the control monitor's variables (``valid``, ``post``, ``sample``, ``label``,
+        Per tick, the control monitor's variables (``valid``, ``post``, ``write_now``, ``sample``, ``label``,
         ``mistake``, ``gate``, ``drive``, ``writes_k``, ``bits_k``, ``abs_k``, ``alpha_k``, ``spikes_k``).
     counts : array, shape (ticks, n_out)
         The output spike counts recorded at each tick.
@@ -45,7 +49,7 @@ def decode(spec: NetworkSpec, records: dict, counts: np.ndarray, start: int, n: 
         idx = idx[len(idx) - n:] if n else idx[:0]
     if len(idx) != n:
         raise ParameterError(f"recorded {len(idx)} decisions, asked for {n} presentations")
-    widx = write_ticks(records["post"], idx)
+    widx = write_ticks(records["write_now"], idx)
     P = spec.n_projections
 
     def column(name, rows):
