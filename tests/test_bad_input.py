@@ -64,6 +64,20 @@ def train_args(tmp, *sets, model=DIGITS):
 RATE = str(ROOT / "models" / "digits-rate.toml")
 
 CASES = {
+    # the stream's overlapping ERN windows, pre-post eligibility, time constants per layer (issue 22)
+    "eligibility unknown": (lambda t: train_args(t, "rule.eligibility=stdp"),
+                            "rule.eligibility = 'stdp': unknown; allowed: presynaptic, pre_post"),
+    "eligibility a number": (lambda t: train_args(t, "rule.eligibility=3"), "rule.eligibility = 3: unknown; allowed"),
+    "tau_e_hidden negative": (lambda t: train_args(t, "rule.tau_e_hidden=-5ms"),
+                              "rule.tau_e_hidden = -5. * msecond: must be > 0. * second"),
+    "tau_e_hidden volts": (lambda t: train_args(t, "rule.tau_e_hidden='5 mV'"),
+                           "rule.tau_e_hidden = 5. * mvolt: wrong unit, expected units of ms"),
+    "tau_pre zero": (lambda t: train_args(t, "rule.tau_pre=0ms"), "rule.tau_pre = 0. * second: must be > 0. * second"),
+    "eligibility on rate": (lambda t: train_args(t, "rule.eligibility=pre_post", model=RATE),
+                            "rule.eligibility: not used by backend 'rate' (only by 'spiking'); remove it"),
+    "too many overlapping erns": (lambda t: train_args(t, "ern.integration=simulated", "network.stimulus_mode=stream",
+                                                       "network.isi=0ms", "ern.window='900 ms'"),
+                                  "overlaps 19 decisions at once, at most 16"),
     # finite-precision synapses, the random gate, validation and stopping, the frontier (issue 20)
     "synapse one bit": (lambda t: train_args(t, "synapse.bits=1"), "synapse.bits = 1: a code needs at least 2 bits"),
     "synapse too many bits": (lambda t: train_args(t, "synapse.bits=64"), "synapse.bits = 64: must be >= 0 and <= 24"),

@@ -46,6 +46,17 @@ integrations of the same interval:
   presynaptic neuron by exact integration), so the ERN and the eligibility can be recorded
   with monitors. The tests check that both give the same writes and weights to 1e-6.
   :func:`spikegate.backends.spiking.integrate_ern_update` integrates the product explicitly too.
+
+**On the continuous stream** (``network.stimulus_mode = "stream"``) nothing is silenced: the
+simulated integral :math:`\int e_{ij}(t)\,\varepsilon(t)\,dt` runs over whatever eligibility is
+present, and when the window outlasts the inter-stimulus interval it covers the next stimuli
+too (each pending decision keeps its own ERN and integral until its write,
+:attr:`spikegate.model.NetworkSpec.ern_slots`). There the ERN's time course matters, not only
+its integral :math:`W`: the closed form is exact only while the eligibility merely decays.
+
+**The eligibility** (``eligibility``): the presynaptic trace :math:`e_{ij} = x_i`, or a tag per
+synapse that pairs both sides, :math:`de_{ij}/dt = -e_{ij}/\tau_e + x_i(t)\sum_f\delta(t - t^f_j)`
+(``"pre_post"``), with :math:`\tau_e` per projection (``tau_e_hidden`` into hidden layers).
 """
 from __future__ import annotations
 
@@ -55,12 +66,13 @@ import numpy as np
 from brian2 import Hz, Quantity, ms, mV, second
 
 from ..errors import ParameterError
-from ..units import quantity_key
+from ..units import check_quantity, quantity_key
 from .declaration import Declaration, declaration, param
 
 
 ERN_INTEGRATIONS = ("closed_form", "simulated")
 HIDDEN_DERIVATIVES = ("active", "boxcar")
+ELIGIBILITIES = ("presynaptic", "pre_post")
 
 
 @declaration
@@ -74,7 +86,20 @@ class ThreeFactorRule(Declaration):
     eta_hidden : Quantity (1/time, > 0)
         Learning rate of projections into hidden layers.
     tau_e : Quantity (time, > 0, may be inf)
-        Time constant of the presynaptic eligibility trace.
+        Time constant of the eligibility (of the output projection, and of every projection
+        unless ``tau_e_hidden`` is set).
+    tau_e_hidden : Quantity (time, > 0, may be inf) or None
+        Time constant of the eligibility of projections into hidden layers (default: ``tau_e``).
+    eligibility : {"presynaptic", "pre_post"}
+        ``"presynaptic"``: the eligibility of synapse :math:`i \to j` is the presynaptic trace
+        :math:`x_i` (:math:`dx_i/dt = -x_i/\tau_e`, +1 per spike), stored once per presynaptic
+        neuron. ``"pre_post"``: a tag per synapse that pairs both sides,
+        :math:`de_{ij}/dt = -e_{ij}/\tau_e + x_i(t) \sum_f \delta(t - t_j^f)`: each postsynaptic
+        spike adds the presynaptic trace :math:`x_i` (time constant ``tau_pre``), so a synapse
+        whose target stayed silent has no eligibility. Costs a state per synapse, updated every
+        step (and, with a simulated ERN, an integral per synapse and pending decision).
+    tau_pre : Quantity (time, > 0)
+        ``pre_post``: time constant of the presynaptic trace a postsynaptic spike samples.
     nu_target : Quantity (rate, > 0)
         Target rate of the label neuron; :math:`L_j = y_j - n_j/(\nu_\mathrm{target} T_\mathrm{stim})`.
     w_max : float (> 0)
@@ -98,7 +123,15 @@ class ThreeFactorRule(Declaration):
     eta_hidden: Quantity = param(1.0 / second, unit=1 / second, minimum=0 / second, strict_min=True, example="1 Hz",
                                  doc="learning rate of projections into hidden layers")
     tau_e: Quantity = param(100 * ms, unit=ms, minimum=0 * ms, strict_min=True, allow_inf=True,
-                            doc="time constant of the presynaptic eligibility trace")
+                            doc="time constant of the eligibility (every projection unless tau_e_hidden is set)")
+    tau_e_hidden: Quantity | None = param(None, kind="any", example="50 ms",
+                                          doc="time constant of the eligibility of projections into hidden layers "
+                                              "(default: tau_e)")
+    eligibility: str = param("presynaptic", choices=ELIGIBILITIES, compiled=True,
+                             doc="presynaptic: the trace x_i; pre_post: a tag per synapse raised by x_i at each "
+                                 "postsynaptic spike, decaying with tau_e")
+    tau_pre: Quantity = param(20 * ms, unit=ms, minimum=0 * ms, strict_min=True,
+                              doc="pre_post: time constant of the presynaptic trace x_i a postsynaptic spike samples")
     nu_target: Quantity = param(200 * Hz, unit=Hz, minimum=0 * Hz, strict_min=True,
                                 doc="target rate of the label neuron")
     w_max: float = param(4.0, minimum=0, strict_min=True, cast=float, doc="weights are clipped to [-w_max, w_max]")
@@ -108,6 +141,20 @@ class ThreeFactorRule(Declaration):
                                    doc="hidden neurons' factor: active ([n > 0]) or boxcar (membrane near threshold)")
     boxcar_width: Quantity = param(5 * mV, unit=mV, minimum=0 * mV, strict_min=True,
                                    doc="boxcar: the band below threshold that counts")
+
+    def validate(self):
+        if self.tau_e_hidden is not None:
+            self._set("tau_e_hidden", check_quantity("ThreeFactorRule.tau_e_hidden", self.tau_e_hidden, ms,
+                                                     minimum=0 * ms, strict=True, allow_inf=True, example="50*ms"))
+
+    def eligibility_time_constants(self, n_projections: int) -> list:
+        """The eligibility's time constant of each projection (into hidden layers, then the output)."""
+        hidden = self.tau_e if self.tau_e_hidden is None else self.tau_e_hidden
+        return [hidden] * (n_projections - 1) + [self.tau_e]
+
+    @property
+    def pre_post(self) -> bool:
+        return self.eligibility == "pre_post"
 
 
 @declaration

@@ -67,9 +67,13 @@ class SpikingBackend(Backend):
             # the reset schedule without an interval, the default, is written without the stream's keys:
             # resolved configs (and scan hashes) stay as they were before the stream
             del network["stimulus_mode"], network["isi"]
+        rule = spec.rule.to_dict()
+        if not spec.rule.pre_post:
+            # the presynaptic eligibility, the default, is written without the pre-post keys (hashes as they were)
+            del rule["eligibility"], rule["tau_pre"]
         return {"network": network,
                 "neuron": neuron if isinstance(spec.neuron, LIF) else {"model": "equations", **neuron},
-                **{s: getattr(spec, s).to_dict() for s in ("input", "rule", "ern", "synapse")}}
+                "input": spec.input.to_dict(), "rule": rule, "ern": spec.ern.to_dict(), "synapse": spec.synapse.to_dict()}
 
     def validate(self, cfg) -> None:
         from .validation import check_neuron_model

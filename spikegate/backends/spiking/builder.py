@@ -16,13 +16,20 @@ whatever ``dt`` is; :math:`k_i` spikes add :math:`k_i w` to the synaptic current
 **Eligibility.** The eligibility of synapse :math:`i \to j` is the presynaptic trace
 :math:`x_i` (:math:`dx_i/dt = -x_i/\tau_e`, +1 per spike) times the postsynaptic factor in
 :math:`L_j`. Every synapse of neuron *i* sees the same spike train, so the trace is stored
-once per presynaptic neuron (the ledger still counts the per-synapse trace updates).
+once per presynaptic neuron (the ledger still counts the per-synapse trace updates). With
+``rule.eligibility = "pre_post"`` each synapse holds a tag ``tag`` (clock-driven decay with its
+projection's :math:`\tau_e`, ``tau_tag``; ``on_post``: ``tag += x_pre``, the trace then decaying
+with ``tau_pre``), and the write and the ERN integral use the tag. :math:`\tau_e` can differ per
+projection (``rule.tau_e_hidden``).
 
 **The simulated ERN.** The ``ern`` group holds :math:`E_d, E_r`; its onset spike sets them,
 and every presynaptic group integrates :math:`a_i = \int x_i\,\varepsilon\,dt` exactly over
 each step (both factors decay exponentially while the network is silent:
 :math:`\int_t^{t+dt} x E_d = x E_d (1 - e^{-\lambda_d dt})/\lambda_d`,
-:math:`\lambda_d = 1/\tau_e + 1/\tau_d`), after the tick's write and reset (order 20).
+:math:`\lambda_d = 1/\tau_e + 1/\tau_d`), after the tick's write and reset (order 20). On the
+stream with windows longer than the interval, one slot per pending decision
+(:mod:`~spikegate.backends.spiking.equations`, ``slot_*``): neuron *s* of the ERN group and an
+integral per slot, each written at the end of its own window.
 """
 from __future__ import annotations
 
@@ -102,6 +109,7 @@ class _Builder:
         self.rise = spec.ern.rise > 0 * ms
         self.slots = spec.ern_slots       # > 1: ERN windows overlap on the stream (equations.slot_*)
         self.overlap = self.slots > 1
+        self.pre_post = spec.rule.pre_post   # a tag per synapse (equations.tag_*)
         # two clocks only: Brian2's scheduler loops over clocks in Python at every step
         self.clock = b2.Clock(spec.dt, name=f"{name}_clock")
         self.tick_clock = b2.Clock(spec.t_stim, name=f"{name}_tick_clock")
@@ -124,9 +132,10 @@ class _Builder:
             setattr(group, var, b2.linked_var(source, var, index=np.zeros(len(group), dtype=int)))
 
     def slot_variables(self, presynaptic: bool, postsynaptic: bool) -> str:
+        tag = eq.tag_group_variables(self.simulated, self.slots) if self.pre_post and presynaptic else ""
         if not self.overlap:
-            return eq.ERN_INTEGRAL_VARIABLES if self.simulated and presynaptic else ""
-        return eq.slot_layer_variables(self.slots, presynaptic, postsynaptic)
+            return (eq.ERN_INTEGRAL_VARIABLES if self.simulated and presynaptic else "") + tag
+        return eq.slot_layer_variables(self.slots, presynaptic, postsynaptic) + tag
 
     def groups(self):
         spec, neuron = self.spec, eq.neuron_model(self.spec.neuron)
@@ -190,6 +199,13 @@ class _Builder:
             step = eq.slot_integral_step(self.slots) if self.overlap else eq.ERN_INTEGRAL
             net.operations += [g.run_regularly(step, when="start", order=20, name=f"{g.name}_op_ern_integral")
                                for g in net.presynaptic]
+            if self.pre_post:
+                factor = eq.tag_slot_ern_step(self.slots) if self.overlap else eq.TAG_ERN_STEP
+                step = eq.tag_slot_integral_step(self.slots) if self.overlap else eq.TAG_INTEGRAL
+                net.operations += [g.run_regularly(factor, when="start", order=19, name=f"{g.name}_op_ern_factor")
+                                   for g in net.presynaptic]
+                net.operations += [w.run_regularly(step, when="start", order=21, name=f"{w.name}_op_ern_integral")
+                                   for w in net.synapses]
         return net
 
     def plastic(self, pre, post, k: int) -> b2.Synapses:
@@ -200,10 +216,15 @@ class _Builder:
         if self.quantized and self.spec.synapse.rounding == "stochastic":
             on_pre["round_draw"] = eq.DRAW_ROUNDING
         on_pre["update"] = eq.write_code(self.simulated, self.spec.alpha, self.quantized, self.spec.synapse.rounding,
-                                         self.overlap)
-        s = self.synapses(pre, post, f"w{k}", eq.synapse_variables(self.simulated, self.quantized), on_pre=on_pre,
+                                         self.overlap, self.pre_post)
+        model = eq.synapse_variables(self.simulated, self.quantized)
+        extra = {}
+        if self.pre_post:
+            model += eq.tag_variables(self.simulated, self.slots)
+            extra = {"on_post": eq.TAG_ON_POST, "method": "exact"}
+        s = self.synapses(pre, post, f"w{k}", model, on_pre=on_pre,
                           on_event={p: "spike" if p == "pre" else "eligible" for p in on_pre},
-                          delay={p: 0 * ms for p in on_pre})
+                          delay={p: 0 * ms for p in on_pre}, **extra)
         for order, pathway in enumerate(("round_draw", "update"), start=9):
             if pathway in on_pre:
                 getattr(s, pathway).when, getattr(s, pathway).order = "start", order
@@ -215,7 +236,10 @@ class _Builder:
         would fire at every step)."""
         ops = []
         for g in net.presynaptic:
-            mark = eq.SLOT_MARK if self.overlap else eq.mark_eligible(self.simulated)
+            if self.pre_post:
+                mark = eq.TAG_SLOT_MARK if self.overlap else eq.TAG_MARK
+            else:
+                mark = eq.SLOT_MARK if self.overlap else eq.mark_eligible(self.simulated)
             ops.append(self.tick(g, mark, 7, f"{g.name}_op_mark"))
             g.set_event_schedule("eligible", when="start", order=8)
             g.run_on_event("eligible", eq.CLEAR_ELIGIBLE, when="start", order=10)
@@ -241,6 +265,10 @@ class _Builder:
             ops.append(self.tick(net.output, eq.slot_signals(self.slots), 6, f"{nm}_op_slot_signals"))
             ops += [self.tick(g, eq.slot_integrals(self.slots), 6, f"{g.name}_op_slot_integrals")
                     for g in net.presynaptic]
+            if self.pre_post and self.simulated:
+                ops += [self.tick(g, eq.TAG_SLOT_ROW, 5, f"{g.name}_op_tag_slots") for g in net.presynaptic]
+                ops += [self.tick(w, eq.tag_slot_integrals(self.slots), 6, f"{w.name}_op_slot_integrals")
+                        for w in net.synapses]
         for fb, hid in zip(net.feedback, net.layers[:-1]):
             ops.append(self.tick(fb, eq.FEEDBACK, 6, f"{fb.name}_op"))
             error = eq.hidden_error(self.spec.rule.hidden_derivative)
@@ -282,6 +310,11 @@ class _Builder:
                 for g in net.layers]
         if keep_integral:
             ops.append(self.tick(net.ern_group, eq.ERN_RESET_ROW, 14, f"{nm}_ern_op_reset"))
+        if self.pre_post:
+            reset = ([] if self.spec.stream else [eq.TAG_RESET]) + ([eq.TAG_INTEGRAL_RESET] if keep_integral else [])
+            if reset:
+                ops += [self.tick(g, eq.TAG_ROW, 15, f"{g.name}_op_tag_row") for g in net.presynaptic]
+                ops += [self.tick(w, "\n".join(reset), 16, f"{w.name}_op_reset") for w in net.synapses]
         return ops
 
 
@@ -341,11 +374,16 @@ def constants(spec: NetworkSpec) -> dict:
     None of them is compiled in: the compiled engine passes them as run arguments."""
     neuron = eq.neuron_model(spec.neuron)
     layers = [layer_key(k, spec.n_projections) for k in range(spec.n_projections)]
-    out = {("input", "nu_max"): spec.input.nu_max, ("input", "tau_e"): spec.rule.tau_e,
+    taus = spec.rule.eligibility_time_constants(spec.n_projections)
+    # the groups' trace x: the eligibility of the projections it feeds, or the pre-post rule's tau_pre
+    traces = [spec.rule.tau_pre] * (spec.n_projections + 1) if spec.rule.pre_post else taus + [spec.rule.tau_e]
+    out = {("input", "nu_max"): spec.input.nu_max, ("input", "tau_e"): traces[0],
            ("output", "n_target"): float(spec.rule.nu_target * spec.t_stim), ("control", "learning"): 1.0}
-    for key in layers:
-        out[(key, "tau_e")] = spec.rule.tau_e
+    for k, key in enumerate(layers):
+        out[(key, "tau_e")] = traces[k + 1]
         out.update({(key, name): value for name, value in {**neuron["constants"], **neuron["initial"]}.items()})
+    if spec.rule.pre_post:
+        out.update({(f"w{k}", "tau_tag"): tau for k, tau in enumerate(taus)})
     ern = spec.ern
     fmt = spec.synapse
     out.update(learning_rate_constants(spec))
@@ -362,11 +400,19 @@ def constants(spec: NetworkSpec) -> dict:
         rise = ern.rise if ern.rise > 0 * ms else ern.tau
         out.update({("ern", "latency"): ern.latency, ("ern", "tau"): ern.tau, ("ern", "rise"): rise,
                     ("ern", "scale"): ern.amplitude / ern.peak(), ("ern", "t_on"): 1e9 * second})
-        lam_d = 1 / spec.rule.tau_e + 1 / ern.tau
-        lam_r = 1 / spec.rule.tau_e + 1 / ern.rise if ern.rise > 0 * ms else None
-        # the exact integral over one step of a product decaying at lambda, per unit start value
-        cd = -np.expm1(-float(lam_d * spec.dt)) / lam_d
-        cr = -np.expm1(-float(lam_r * spec.dt)) / lam_r if lam_r is not None else 0 * second
-        for key in ["input"] + layers[:-1]:
+        for k, key in enumerate(["input"] + layers[:-1]):
+            # the eligibility the ERN multiplies: the group's trace, or its synapses' tags
+            cd, cr = _step_integrals(spec, taus[k])
             out.update({(key, "ern_scale"): ern.amplitude / ern.peak(), (key, "ern_cd"): cd, (key, "ern_cr"): cr})
     return out
+
+
+def _step_integrals(spec: NetworkSpec, tau_e) -> tuple:
+    """The exact integral over one step of an eligibility (time constant ``tau_e``) times each of the
+    ERN's exponentials, per unit start value."""
+    ern = spec.ern
+    lam_d = 1 / tau_e + 1 / ern.tau
+    lam_r = 1 / tau_e + 1 / ern.rise if ern.rise > 0 * ms else None
+    cd = -np.expm1(-float(lam_d * spec.dt)) / lam_d
+    cr = -np.expm1(-float(lam_r * spec.dt)) / lam_r if lam_r is not None else 0 * second
+    return cd, cr

@@ -29,12 +29,18 @@ parentheses):
    counts are reset; membranes and currents are reset, traces kept into a post-decision row
    and reset before the next stimulus; on the continuous stream (``stimulus_mode = "stream"``)
    membranes, currents, traces and refractoriness are never reset.
+
+On the stream an ERN window can outlast the interval: then each pending decision has a slot
+(:func:`slot_control_variables`) that holds its gate, ERN, learning signals and integral from
+its decision (which starts them) to its write (which reads them), while later decisions use
+other slots.
 """
 from __future__ import annotations
 
 from brian2.utils.stringtools import get_identifiers
 
 from ...model import LIF, Gate, NeuronEquations
+from ...model.specs import MAX_ERN_SLOTS as MAX_SLOTS
 
 #: Leaky integrate-and-fire, in the names of :class:`~spikegate.model.LIF`'s fields.
 LIF_EQUATIONS = """
@@ -155,6 +161,57 @@ def ern_reset(rise: bool) -> str:
     return "Ed = 1\n" + ("Er = 1\n" if rise else "") + "t_on = 1e9 * second"
 
 
+#: The pre-post eligibility (``rule.eligibility = "pre_post"``): a tag per synapse, decaying with the
+#: projection's ``tau_e`` (``tau_tag`` here: an unsuffixed ``tau_e`` in synaptic code would be the
+#: target's), raised by the presynaptic trace at each postsynaptic spike. Synaptic code cannot
+#: read linked variables of its groups, so each presynaptic group copies what the synapses need
+#: (:func:`tag_group_variables`): whether the row is a post-decision row, the ERN's step factor,
+#: and with slots the deciding and the writing slot.
+def tag_variables(simulated: bool, slots: int = 1) -> str:
+    text = "dtag/dt = -tag / tau_tag : 1 (clock-driven)\ntau_tag : second (shared, constant)\n"
+    if simulated:
+        text += "acc_tag : second\n" if slots == 1 else "acc_tag_w : second\n" + "".join(
+            f"acc_tag_{s} : second\n" for s in range(slots))
+    return text
+
+
+def tag_group_variables(simulated: bool, slots: int = 1) -> str:
+    text = "post_row : 1\n"
+    if simulated:
+        text += "ern_now : second\n" if slots == 1 else "deciding : 1\nwriting : 1\n" + "".join(
+            f"ern_now_{s} : second\n" for s in range(slots))
+    return text
+
+
+TAG_ON_POST = "tag += x_pre"
+TAG_ROW = "post_row = int(post > 0.5)"
+#: On the reset schedule the tag restarts with the traces (kept into a post-decision row).
+TAG_RESET = "tag = tag * post_row_pre"
+TAG_INTEGRAL_RESET = "acc_tag = acc_tag * post_row_pre"
+#: Per step, in the presynaptic group (the tag's step integrals ``ern_cd``, ``ern_cr``) and the synapses.
+TAG_ERN_STEP = "ern_now = ern_amp * ern_scale * (Ed * ern_cd - Er * ern_cr)"
+TAG_INTEGRAL = "acc_tag += tag * ern_now_pre"
+
+
+def tag_slot_ern_step(slots: int) -> str:
+    return "\n".join(f"ern_now_{s} = ern_amp_{s} * ern_scale * (Ed_{s} * ern_cd - Er_{s} * ern_cr)"
+                     for s in range(slots))
+
+
+def tag_slot_integral_step(slots: int) -> str:
+    return "\n".join(f"acc_tag_{s} += tag * ern_now_{s}_pre" for s in range(slots))
+
+
+TAG_SLOT_ROW = "deciding = valid * (slot + 1) - 1\nwriting = write_slot"
+
+
+def tag_slot_integrals(slots: int) -> str:
+    """The writing slot's per-synapse integral; the deciding slot's starts again."""
+    select = " + ".join(f"acc_tag_{s} * int(writing_pre == {s})" for s in range(slots))
+    return f"acc_tag_w = {select}\n" + "\n".join(
+        f"acc_tag_{s} = acc_tag_{s} * int(deciding_pre != {s})" for s in range(slots))
+
+
 def synapse_variables(simulated: bool, quantized: bool = False) -> str:
     """A plastic projection: the weight and the constants of its write. ``eta`` (1/s) multiplies
     the simulated integral; ``eta_eff`` (dimensionless, :math:`\\eta W`) the eligibility at the
@@ -251,7 +308,7 @@ def power_code(name: str, alpha: float) -> str:
 
 
 def write_code(simulated: bool, alpha: float, quantized: bool = False, rounding: str = "nearest",
-               slots: bool = False) -> str:
+               slots: bool = False, pre_post: bool = False) -> str:
     """The gated write of a projection and its ledger sums, in one pass over the synapses.
 
     Float synapses: a write is :math:`\\Delta w \\ne 0`. Finite-precision synapses
@@ -263,6 +320,8 @@ def write_code(simulated: bool, alpha: float, quantized: bool = False, rounding:
     signal = "L_post"
     if slots:
         eligibility, signal = "acc_w_pre", "L_w_post"
+    if pre_post:        # the synapse's own tag, or its integral with the ERN
+        eligibility = ("acc_tag_w" if slots else "acc_tag") if simulated else "tag"
     dw = f"write_factor_post * {rate} * {signal} * {eligibility}"
     if not quantized:
         head = (f"w_new = clip(w + {dw}, -w_max, w_max)\n"
@@ -394,6 +453,9 @@ SLOT_ERN_ONSET = ("fresh = valid * int(i == slot)\non = fresh * learning\n"
                   "ern_amp = on * drive + (1 - on) * ern_amp\nEd = Ed * (1 - fresh)\nEr = Er * (1 - fresh)")
 SLOT_WRITE_FACTOR = "write_factor = write_now * write_gate"
 SLOT_MARK = "write_pending = write_now * write_gate * int(acc_w != 0*second)"
+#: With a tag per synapse every presynaptic neuron's synapses are visited at a write.
+TAG_MARK = "write_pending = write_now * gate"
+TAG_SLOT_MARK = "write_pending = write_now * write_gate"
 
 
 def zero_ledger(n_projections: int) -> str:
@@ -505,11 +567,14 @@ def reserved_names() -> frozenset:
 
     equations = [NEURON_VARIABLES, OUTPUT_VARIABLES, HIDDEN_VARIABLES, BOXCAR_VARIABLES, ERN_INTEGRAL_VARIABLES, INPUT_VARIABLES,
                  synapse_variables(True, True), synapse_variables(False), FEEDBACK_VARIABLES,
+                 slot_control_variables(MAX_SLOTS), slot_layer_variables(MAX_SLOTS, True, True),
+                 slot_layer_variables(MAX_SLOTS, True, False), tag_variables(True), tag_variables(True, MAX_SLOTS),
+                 tag_group_variables(True), tag_group_variables(True, MAX_SLOTS),
                  "dI/dt = -I / tau_syn : volt\ntau_syn : second\nt_ref : second"]
     # BOXCAR_STEP reads the LIF's v and v_threshold (the boxcar is LIF-only): a user's model keeps them
     code = [zero_layer(True), zero_layer(False), write_factor(False), OUTPUT_ERROR, HIDDEN_ERROR, BOXCAR_ERROR, FEEDBACK,
             ERN_INTEGRAL, write_code(True, 2.0), write_code(False, 2.0, True, "stochastic"), reset_layer("", True), load_input(0, True),
-            on_pre(True), "schedule + pixels"]
+            on_pre(True), "schedule + pixels", slot_gates(MAX_SLOTS), slot_signals(MAX_SLOTS)]
     names = {n for text in equations for n in Equations(text).names}
     names |= {n for text in code for n in get_identifiers(text) if not is_brian_name(n)}
     return frozenset({n.removesuffix("_pre").removesuffix("_post") for n in names} | BRIAN_NAMES)
