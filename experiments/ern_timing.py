@@ -34,6 +34,7 @@ from spikegate.scan import load_scan
 
 LATENCIES_MS = (50, 100, 200, 300)
 ISI_MS = (0, 100, 200, 400, 700)
+QUICK_LATENCIES_MS, QUICK_ISI_MS = (50, 150), (0, 100)
 CLAIM = ("an eligibility trace bridges the delay to the third factor while the gap is silent; "
          "an ERN overlapping the next stimuli credits their synapses")
 
@@ -45,10 +46,12 @@ def parser():
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("model", help="spiking model file, e.g. models/digits.toml")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds (at least 3 for a claim)")
-    ap.add_argument("--latencies", type=float, nargs="+", default=list(LATENCIES_MS), metavar="MS",
-                    help="ERN latencies in ms (multiples of dt)")
-    ap.add_argument("--isi", type=float, nargs="+", default=list(ISI_MS), metavar="MS",
-                    help="inter-stimulus intervals in ms (multiples of t_stim; 0 allowed)")
+    ap.add_argument("--latencies", type=float, nargs="+", metavar="MS",
+                    help=f"ERN latencies in ms, multiples of dt (default {' '.join(map(str, LATENCIES_MS))}; "
+                         f"--quick: {' '.join(map(str, QUICK_LATENCIES_MS))})")
+    ap.add_argument("--isi", type=float, nargs="+", metavar="MS",
+                    help=f"inter-stimulus intervals in ms, multiples of t_stim, 0 allowed (default "
+                         f"{' '.join(map(str, ISI_MS))}; --quick: {' '.join(map(str, QUICK_ISI_MS))})")
     add_protocol_arguments(ap)
     return ap
 
@@ -85,7 +88,7 @@ def scan_definitions(args) -> tuple[dict, dict, list[dict]]:
     if args.data_dir:
         fixed["data.dir"] = str(Path(args.data_dir).resolve())
     if args.quick:
-        fixed.update({"data.n_train": 100, "data.n_test": 100, "train.epochs": 1})
+        fixed.update({"data.n_train": 20, "data.n_test": 20, "train.epochs": 1})
     fixed["ern.integration"] = "simulated"
     cfg = resolve(args.model, list(fixed.items()))
     if cfg.backend.name != "spiking":
@@ -161,6 +164,8 @@ def figure(rows, reference, title):
 
 def main():
     args = parser().parse_args()
+    args.latencies = args.latencies or list(QUICK_LATENCIES_MS if args.quick else LATENCIES_MS)
+    args.isi = args.isi or list(QUICK_ISI_MS if args.quick else ISI_MS)
     stream_def, reset_def, courses = scan_definitions(args)
     model = Path(args.model).stem
     folder = Path(args.results) / "ern_timing" / (model + ("-quick" if args.quick else ""))
