@@ -72,6 +72,28 @@ def write_summary(args, name: str, summary: dict) -> Path:
     return out
 
 
+def spiking_protocol_config(args, fixed: dict, protocol: str):
+    """The resolved config of a scan-based protocol on a spiking model, with distinct ``--seeds``."""
+    from spikegate.config import resolve
+    from spikegate.errors import ConfigError
+
+    cfg = resolve(args.model, list(fixed.items()))
+    if cfg.backend.name != "spiking":
+        raise ConfigError(f"{args.model}: the {protocol} protocol is for spiking models (backend = "
+                          f"{cfg.backend.name!r})")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise ConfigError(f"--seeds {args.seeds}: a seed is listed twice")
+    return cfg
+
+
+def finish_figure(fig, axes, title: str):
+    """Light grids on ``axes`` and the figure's title; returns ``fig``."""
+    for a in axes:
+        a.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def save_figure(fig, folder: Path, stem: str = "figure") -> None:
     for ext in ("png", "svg"):
         with atomic_path(Path(folder) / f"{stem}.{ext}") as tmp:

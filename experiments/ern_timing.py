@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from _common import add_protocol_arguments, claim_line, pyplot, run_main, run_protocol, save_figure, table
+from _common import (add_protocol_arguments, claim_line, finish_figure, pyplot, run_main, run_protocol,
+                     save_figure, spiking_protocol_config, table)
 
 from gate_comparison import mean_sd
 from spikegate.config import parse_override, resolve
-from spikegate.errors import ConfigError
 from spikegate.files import write_json
 from spikegate.scan import load_scan
 
@@ -90,12 +90,7 @@ def scan_definitions(args) -> tuple[dict, dict, list[dict]]:
     if args.quick:
         fixed.update({"data.n_train": 20, "data.n_test": 20, "train.epochs": 1})
     fixed["ern.integration"] = "simulated"
-    cfg = resolve(args.model, list(fixed.items()))
-    if cfg.backend.name != "spiking":
-        raise ConfigError(f"{args.model}: the ERN timing protocol is for spiking models (backend = "
-                          f"{cfg.backend.name!r})")
-    if len(set(args.seeds)) != len(args.seeds):
-        raise ConfigError(f"--seeds {args.seeds}: a seed is listed twice")
+    cfg = spiking_protocol_config(args, fixed, "ERN timing")
     courses = time_courses(cfg, args.latencies)
     zipped = {k: [c[k] for c in courses] for k in ("ern.latency", "ern.window", "rule.eta", "rule.eta_hidden")}
     stream = dict(fixed, **{"network.stimulus_mode": "stream"})
@@ -156,10 +151,7 @@ def figure(rows, reference, title):
     ax.legend(fontsize=8)
     bx.set_xlabel("inter-stimulus interval (ms)")
     bx.set_ylabel("writes (changed codes)")
-    for a in (ax, bx):
-        a.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=10)
-    return fig
+    return finish_figure(fig, (ax, bx), title)
 
 
 def main():

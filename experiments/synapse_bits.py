@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _common import add_protocol_arguments, claim_line, pyplot, run_main, run_protocol, save_figure, table
+from _common import (add_protocol_arguments, claim_line, finish_figure, pyplot, run_main, run_protocol,
+                     save_figure, spiking_protocol_config, table)
 
 from gate_comparison import mean_sd
 from spikegate.config import parse_override, resolve
-from spikegate.errors import ConfigError
 from spikegate.files import write_json
 from spikegate.scan import load_scan
 
@@ -53,12 +53,7 @@ def scan_definition(args) -> dict:
         fixed["data.dir"] = str(Path(args.data_dir).resolve())
     if args.quick:
         fixed.update({"data.n_train": 200, "data.n_test": 100, "train.epochs": 1})
-    cfg = resolve(args.model, list(fixed.items()))
-    if cfg.backend.name != "spiking":
-        raise ConfigError(f"{args.model}: the bit-depth protocol is for spiking models (backend = "
-                          f"{cfg.backend.name!r})")
-    if len(set(args.seeds)) != len(args.seeds):
-        raise ConfigError(f"--seeds {args.seeds}: a seed is listed twice")
+    spiking_protocol_config(args, fixed, "bit-depth")
     bits = sorted(set([0] + list(args.bits)))
     for b in bits:
         resolve(args.model, list(fixed.items()) + [("synapse.bits", b)])   # every depth valid before any work
@@ -108,10 +103,7 @@ def figure(rows, title):
     bx.set_xlabel("bits per synapse")
     bx.set_yscale("log")
     bx.legend(fontsize=8)
-    for a in (ax, bx):
-        a.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=10)
-    return fig
+    return finish_figure(fig, (ax, bx), title)
 
 
 def main():
