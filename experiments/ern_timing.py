@@ -34,7 +34,7 @@ from spikegate.scan import load_scan
 
 LATENCIES_MS = (50, 100, 200, 300)
 ISI_MS = (0, 100, 200, 400, 700)
-QUICK_LATENCIES_MS, QUICK_ISI_MS = (50, 150), (0, 100)
+QUICK_LATENCIES_MS, QUICK_ISI_MS = (50, 150), (100,)
 CLAIM = ("an eligibility trace bridges the delay to the third factor while the gap is silent; "
          "an ERN overlapping the next stimuli credits their synapses")
 

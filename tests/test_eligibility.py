@@ -144,3 +144,24 @@ def test_eligibility_keys_errors_and_hashes():
     same = resolve(ROOT / "models" / "mnist-2layer.toml").spec.effective_learning_rates()
     assert eff[1] == same[1] and eff[0] != same[0]
     assert eff[0] == pytest.approx(hidden.ern.effective_learning_rate(hidden.rule.eta_hidden, 50 * ms))
+
+
+def test_the_compiled_engine_runs_overlapping_erns_with_pre_post_tags(tmp_path, monkeypatch):
+    """One structure with every new part: the stream with no interval (9 ERN windows open at
+    once), a simulated ERN, a tag per synapse. Its ledger is consistent with its codes: every
+    changed code was written at least once, and each write flips at least one bit."""
+    from spikegate.backends.spiking import StandaloneClassifier
+    from spikegate.data import load_digits
+
+    monkeypatch.setenv("SPIKEGATE_CACHE", str(tmp_path / "cache"))
+    ds = load_digits()
+    spec = resolve(ROOT / "models" / "digits.toml", [("synapse.rounding", "nearest"), ("network.stimulus_mode", "stream"),
+                                                      ("ern.integration", "simulated"), ("rule.eligibility", "pre_post"),
+                                                      ("network.init_gain", 8)]).spec
+    assert spec.ern_slots == 9
+    clf = StandaloneClassifier(spec, Always(), ds.x_train, seed=1, chunk=20)
+    w0 = clf.weights(0).copy()
+    log = clf.present(np.arange(40), ds.y_train[:40])
+    changed = np.count_nonzero(clf.weights(0) != w0)
+    assert len(log.outputs) == 40 and log.outputs.sum() > 0
+    assert 0 < changed <= log.writes.sum() <= log.bits_flipped.sum()
