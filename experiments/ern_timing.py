@@ -69,16 +69,17 @@ def time_courses(cfg, latencies_ms) -> list[dict]:
     spec = cfg.spec
     ern, rule, t_stim = spec.ern, spec.rule, spec.t_stim
     tail = ern.window - ern.latency
-    w_ref = ern.integral_weight(rule.tau_e)
+    # the output's eligibility time constant, and the hidden projections' (rule.tau_e_hidden)
+    taus = {"rule.eta": rule.tau_e, "rule.eta_hidden": rule.eligibility_time_constants(2)[0]}
+    rates = {"rule.eta": rule.eta, "rule.eta_hidden": rule.eta_hidden}
     out = []
     for lat in latencies_ms:
         window = math.ceil(float((lat * ms + tail) / t_stim) - 1e-9) * t_stim
-        w = ern.replace(latency=lat * ms, window=window).integral_weight(rule.tau_e)
-        scale = float(w_ref / w)
-        out.append({"latency_ms": float(lat), "window_ms": _ms(window), "eta_scale": scale,
+        moved = ern.replace(latency=lat * ms, window=window)
+        scales = {k: float(ern.integral_weight(tau) / moved.integral_weight(tau)) for k, tau in taus.items()}
+        out.append({"latency_ms": float(lat), "window_ms": _ms(window), "eta_scale": scales["rule.eta"],
                     "ern.latency": f"{lat:g} ms", "ern.window": f"{_ms(window):g} ms",
-                    "rule.eta": f"{float(rule.eta * 1000 * ms) * scale:.6g} Hz",
-                    "rule.eta_hidden": f"{float(rule.eta_hidden * 1000 * ms) * scale:.6g} Hz"})
+                    **{k: f"{float(rates[k] * 1000 * ms) * scales[k]:.6g} Hz" for k in rates}})
     return out
 
 
@@ -106,12 +107,13 @@ def scan_definitions(args) -> tuple[dict, dict, list[dict]]:
             courses)
 
 
-def summarise(rows, courses, reference) -> list[dict]:
-    """One row per (latency, interval): mean and s.d. over seeds, and the paired difference to the reset schedule."""
+def summarise(rows, courses, reference, intervals_ms) -> list[dict]:
+    """One row per (latency, interval) asked for: mean and s.d. over seeds, and the paired
+    difference to the reset schedule."""
     ref = {r["seed"]: r for r in reference}
     out = []
     for c in courses:
-        for isi in sorted({_isi_ms(r) for r in rows}):
+        for isi in sorted(set(float(v) for v in intervals_ms)):
             mine = [r for r in rows if _isi_ms(r) == isi and r["ern.latency"] == c["ern.latency"]]
             if not mine:
                 continue
@@ -165,7 +167,7 @@ def main():
                  if r["seed"] in args.seeds]
     scan = load_scan(stream_def, base_dir=Path.cwd())
     rows = [r for r in run_protocol(scan, folder, args.workers) if r["seed"] in args.seeds]
-    summary_rows = summarise(rows, courses, reference)
+    summary_rows = summarise(rows, courses, reference, args.isi)
     ref_acc, ref_sd = mean_sd([100 * r["test_accuracy"] for r in reference])
     summary = {"experiment": "ern_timing", "model": model, "quick": args.quick, "claim": CLAIM, "seeds": args.seeds,
                "overrides": scan.fixed, "time_courses": courses,

@@ -87,7 +87,12 @@ def test_the_tag_follows_its_law_step_by_step_on_the_stream():
     xs = [b2.StateMonitor(g, "x", record=True, name=f"sgtag_mon_x{k}", **end)
           for k, g in enumerate(clf.net.presynaptic)]
     spikes = [b2.SpikeMonitor(g, name=f"sgtag_mon_spikes{k}") for k, g in enumerate(clf.net.layers)]
-    clf.run(b2.Network(clf.objects, *mons, *xs, *spikes), np.arange(4), ds.y_train[:4])
+    log = clf.run(b2.Network(clf.objects, *mons, *xs, *spikes), np.arange(4), ds.y_train[:4])
+    # the ledger counts a tag update per synapse at each postsynaptic spike, beside the traces'
+    a, n = log.activity, spec.layers
+    assert np.array_equal(log.trace_updates, np.stack([a[:, k] * n[k + 1] + a[:, k + 1] * n[k] for k in range(2)], 1))
+    assert np.array_equal(a[:, 1], [len(spikes[0].t[(spikes[0].t >= p * T_STIM) & (spikes[0].t < (p + 1) * T_STIM)])
+                                    for p in range(4)])
     dt = float(spec.dt / second)
     for k, tau in enumerate(spec.rule.eligibility_time_constants(2)):
         tag = np.asarray(mons[k].tag)                       # (synapses, steps), synapses i-major

@@ -263,3 +263,23 @@ def test_overlapping_ern_windows_write_what_an_independent_integral_gives():
     assert S == 3 and np.isclose(t[steps_per_row], float(spec.t_stim / second))
     np.testing.assert_allclose(clf.weights(0) - w0, expected, rtol=1e-9, atol=1e-12)
     assert np.abs(expected).max() > 1e-2
+
+
+def test_the_last_presentations_read_their_own_writes_when_windows_overlap():
+    """Decisions of an earlier schedule still write after the first of the last ones: the read-out
+    pairs writes and decisions by rank from the start of the records, so the last 3 presentations
+    read back what the run that made them logged."""
+    import brian2 as b2
+
+    spec = _timing_spec("stream", 0 * ms, 5 * ms, 10 * ms, 60 * ms)
+    ds = tiny_dataset(n_train=7)
+    b2.prefs.codegen.target = "numpy"
+    b2.seed(2)
+    clf = GatedClassifier(spec, Always(), ds.x_train, seed=2, chunk=8, name="sglast")
+    net = b2.Network(clf.objects)
+    clf.run(net, np.arange(2), ds.y_train[:2])
+    log = clf.run(net, np.arange(7), ds.y_train[:7])
+    again = clf.last_presentations(3)
+    assert np.array_equal(again.writes, log.writes[4:]) and log.writes[4:].sum() > 0
+    assert np.array_equal(again.sum_abs_dw, log.sum_abs_dw[4:]) and np.array_equal(again.samples, [4, 5, 6])
+    assert not np.array_equal(log.sum_abs_dw[2:5], log.sum_abs_dw[4:])      # a shifted pairing would differ

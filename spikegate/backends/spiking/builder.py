@@ -195,17 +195,17 @@ class _Builder:
         net.operations += self.decision_chain(net)
         net.operations += self.ledger(net)
         net.operations += self.loader(net, neuron)
-        if self.simulated:
+        if self.simulated and not self.pre_post:
             step = eq.slot_integral_step(self.slots) if self.overlap else eq.ERN_INTEGRAL
             net.operations += [g.run_regularly(step, when="start", order=20, name=f"{g.name}_op_ern_integral")
                                for g in net.presynaptic]
-            if self.pre_post:
-                factor = eq.tag_slot_ern_step(self.slots) if self.overlap else eq.TAG_ERN_STEP
-                step = eq.tag_slot_integral_step(self.slots) if self.overlap else eq.TAG_INTEGRAL
-                net.operations += [g.run_regularly(factor, when="start", order=19, name=f"{g.name}_op_ern_factor")
-                                   for g in net.presynaptic]
-                net.operations += [w.run_regularly(step, when="start", order=21, name=f"{w.name}_op_ern_integral")
-                                   for w in net.synapses]
+        if self.simulated and self.pre_post:        # the integral is the synapses' own
+            factor = eq.tag_slot_ern_step(self.slots) if self.overlap else eq.TAG_ERN_STEP
+            step = eq.tag_slot_integral_step(self.slots) if self.overlap else eq.TAG_INTEGRAL
+            net.operations += [g.run_regularly(factor, when="start", order=19, name=f"{g.name}_op_ern_factor")
+                               for g in net.presynaptic]
+            net.operations += [w.run_regularly(step, when="start", order=21, name=f"{w.name}_op_ern_integral")
+                               for w in net.synapses]
         return net
 
     def plastic(self, pre, post, k: int) -> b2.Synapses:

@@ -16,15 +16,16 @@ from ...ledger import PresentationLog
 from ...model import NetworkSpec
 
 
-def write_ticks(write_now: np.ndarray, decision_ticks: np.ndarray) -> np.ndarray:
-    """The tick of each decision's write: decisions write in their order, so the k-th write tick
-    from the first decision on is the k-th decision's (on the stream a write may come after later
-    decisions, when the ERN window outlasts the interval)."""
+def write_ticks(write_now: np.ndarray, valid: np.ndarray, decision_ticks: np.ndarray) -> np.ndarray:
+    """The tick of each decision's write: every decision writes once (a closed gate writes
+    nothing), in the order of the decisions, so the k-th write tick of the records is the k-th
+    decision's (on the stream a write may come after later decisions, when the ERN window
+    outlasts the interval)."""
     decision_ticks = np.asarray(decision_ticks)
     if not len(decision_ticks):
         return decision_ticks.copy()
-    writes = np.flatnonzero(np.asarray(write_now) > 0.5)
-    writes = writes[writes >= decision_ticks[0]][:len(decision_ticks)]
+    rank = int(np.searchsorted(np.flatnonzero(np.asarray(valid) > 0.5), decision_ticks[0]))
+    writes = np.flatnonzero(np.asarray(write_now) > 0.5)[rank:rank + len(decision_ticks)]
     if len(writes) != len(decision_ticks):
         raise ParameterError(f"recorded {len(writes)} writes for {len(decision_ticks)} decisions: the run ended "
                              "before the last write (a schedule shorter than its ERN windows)")
@@ -49,7 +50,7 @@ def decode(spec: NetworkSpec, records: dict, counts: np.ndarray, start: int, n: 
         idx = idx[len(idx) - n:] if n else idx[:0]
     if len(idx) != n:
         raise ParameterError(f"recorded {len(idx)} decisions, asked for {n} presentations")
-    widx = write_ticks(records["write_now"], idx)
+    widx = write_ticks(records["write_now"], records["valid"], idx)
     P = spec.n_projections
 
     def column(name, rows):
@@ -69,7 +70,18 @@ def decode(spec: NetworkSpec, records: dict, counts: np.ndarray, start: int, n: 
         bits_flipped=np.rint(np.stack([column(f"bits_{k}", widx) for k in range(P)], axis=1)).astype(np.int64),
         sum_abs_dw=np.stack([column(f"abs_{k}", widx) for k in range(P)], axis=1),
         sum_abs_dw_alpha=np.stack([column(f"alpha_{k}", widx) for k in range(P)], axis=1),
-        trace_updates=(spikes * np.array(spec.layers[1:], dtype=float)).astype(np.int64),
+        trace_updates=trace_updates(spec, spikes, outputs),
         wall_seconds=wall,
         drive=column("drive", idx),
     )
+
+
+def trace_updates(spec: NetworkSpec, spikes: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Per presentation and projection, the eligibility updates: each presynaptic spike updates
+    the trace of each of its synapses; with the pre-post tag each postsynaptic spike also
+    updates the tag of each synapse onto it."""
+    out = spikes * np.array(spec.layers[1:], dtype=float)
+    if spec.rule.pre_post:
+        post = np.concatenate([spikes[:, 1:], outputs.sum(axis=1, keepdims=True)], axis=1)
+        out = out + post * np.array(spec.layers[:-1], dtype=float)
+    return np.rint(out).astype(np.int64)
