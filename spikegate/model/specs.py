@@ -179,9 +179,8 @@ class NetworkSpec(Declaration):
 
     def effective_learning_rates(self) -> list[float]:
         """:math:`\\eta_\\mathrm{eff}` of each projection (closed-form ERN integral)."""
-        etas = [self.rule.eta_hidden] * (self.n_projections - 1) + [self.rule.eta]
         taus = self.rule.eligibility_time_constants(self.n_projections)
-        return [self.ern.effective_learning_rate(eta, tau) for eta, tau in zip(etas, taus)]
+        return [self.ern.effective_learning_rate(eta, tau) for eta, tau in zip(self.learning_rates(), taus)]
 
 
 @declaration

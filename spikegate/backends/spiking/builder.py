@@ -263,9 +263,10 @@ class _Builder:
         ops.append(self.tick(net.output, eq.OUTPUT_ERROR, 5, f"{nm}_op_error"))
         if self.overlap:
             ops.append(self.tick(net.output, eq.slot_signals(self.slots), 6, f"{nm}_op_slot_signals"))
-            ops += [self.tick(g, eq.slot_integrals(self.slots), 6, f"{g.name}_op_slot_integrals")
-                    for g in net.presynaptic]
-            if self.pre_post and self.simulated:
+            if not self.pre_post:           # with tags the integrals are the synapses'
+                ops += [self.tick(g, eq.slot_integrals(self.slots), 6, f"{g.name}_op_slot_integrals")
+                        for g in net.presynaptic]
+            elif self.simulated:
                 ops += [self.tick(g, eq.TAG_SLOT_ROW, 5, f"{g.name}_op_tag_slots") for g in net.presynaptic]
                 ops += [self.tick(w, eq.tag_slot_integrals(self.slots), 6, f"{w.name}_op_slot_integrals")
                         for w in net.synapses]

@@ -161,6 +161,12 @@ def ern_reset(rise: bool) -> str:
     return "Ed = 1\n" + ("Er = 1\n" if rise else "") + "t_on = 1e9 * second"
 
 
+def ern_step(suffix: str = "") -> str:
+    """The ERN's exact integral over one step against an eligibility of unit start value, per slot
+    ``suffix`` (``ern_cd``, ``ern_cr``: the step integrals of the eligibility's decay times each exponential)."""
+    return f"ern_amp{suffix} * ern_scale * (Ed{suffix} * ern_cd - Er{suffix} * ern_cr)"
+
+
 #: The pre-post eligibility (``rule.eligibility = "pre_post"``): a tag per synapse, decaying with the
 #: projection's ``tau_e`` (``tau_tag`` here: an unsuffixed ``tau_e`` in synaptic code would be the
 #: target's), raised by the presynaptic trace at each postsynaptic spike. Synaptic code cannot
@@ -189,13 +195,12 @@ TAG_ROW = "post_row = int(post > 0.5)"
 TAG_RESET = "tag = tag * post_row_pre"
 TAG_INTEGRAL_RESET = "acc_tag = acc_tag * post_row_pre"
 #: Per step, in the presynaptic group (the tag's step integrals ``ern_cd``, ``ern_cr``) and the synapses.
-TAG_ERN_STEP = "ern_now = ern_amp * ern_scale * (Ed * ern_cd - Er * ern_cr)"
+TAG_ERN_STEP = f"ern_now = {ern_step()}"
 TAG_INTEGRAL = "acc_tag += tag * ern_now_pre"
 
 
 def tag_slot_ern_step(slots: int) -> str:
-    return "\n".join(f"ern_now_{s} = ern_amp_{s} * ern_scale * (Ed_{s} * ern_cd - Er_{s} * ern_cr)"
-                     for s in range(slots))
+    return "\n".join(f"ern_now_{s} = {ern_step(f'_{s}')}" for s in range(slots))
 
 
 def tag_slot_integral_step(slots: int) -> str:
@@ -279,7 +284,7 @@ BOXCAR_ERROR = "L = valid * fb * near * boxcar_norm + (1 - valid) * L"
 def hidden_error(derivative: str) -> str:
     """A hidden layer's learning signal :math:`L_k = f'_k \\sum_j B_{kj} L_j` with the rule's factor."""
     return BOXCAR_ERROR if derivative == "boxcar" else HIDDEN_ERROR
-ERN_INTEGRAL = "acc += x * ern_amp * ern_scale * (Ed * ern_cd - Er * ern_cr)"
+ERN_INTEGRAL = f"acc += x * {ern_step()}"
 
 
 def zero_layer(is_output: bool) -> str:
@@ -421,18 +426,21 @@ def _select(name: str, slots: int) -> str:
     return " + ".join(f"{name}_{s} * int(write_slot == {s})" for s in range(slots))
 
 
+def _keep_and_select(name: str, slots: int, selected: str) -> str:
+    """The deciding slot keeps the fresh ``name``; ``selected`` is the writing slot's copy."""
+    keep = "".join(f"{name}_{s} = valid * int(slot == {s}) * {name} + (1 - valid * int(slot == {s})) * {name}_{s}\n"
+                   for s in range(slots))
+    return keep + f"{selected} = {_select(name, slots)}"
+
+
 def slot_gates(slots: int) -> str:
     """Appended to :data:`DECISION_CODE`: the deciding slot keeps the gate; the writing slot's gate."""
-    keep = "".join(f"gate_{s} = valid * int(slot == {s}) * gate + (1 - valid * int(slot == {s})) * gate_{s}\n"
-                   for s in range(slots))
-    return keep + f"write_gate = {_select('gate', slots)}"
+    return _keep_and_select("gate", slots, "write_gate")
 
 
 def slot_signals(slots: int) -> str:
     """The deciding slot keeps the fresh learning signal ``L``; the writing slot's signal."""
-    keep = "".join(f"L_{s} = valid * int(slot == {s}) * L + (1 - valid * int(slot == {s})) * L_{s}\n"
-                   for s in range(slots))
-    return keep + f"L_w = {_select('L', slots)}"
+    return _keep_and_select("L", slots, "L_w")
 
 
 def slot_integrals(slots: int) -> str:
@@ -443,8 +451,7 @@ def slot_integrals(slots: int) -> str:
 
 def slot_integral_step(slots: int) -> str:
     """:data:`ERN_INTEGRAL` for every slot."""
-    return "\n".join(f"acc_{s} += x * ern_amp_{s} * ern_scale * (Ed_{s} * ern_cd - Er_{s} * ern_cr)"
-                     for s in range(slots))
+    return "\n".join(f"acc_{s} += x * {ern_step(f'_{s}')}" for s in range(slots))
 
 
 #: The ERN group's onset with slots: neuron ``s`` is slot ``s``; a deciding slot's ERN starts from zero.
