@@ -344,7 +344,7 @@ __all__ = ["RunConfig", "resolve", "parse_override", "split_key", "read_model_fi
 def parameters_markdown() -> str:
     """Every model-file key with its default, allowed values, backend, whether the compiled engine
     compiles it in, and its meaning: ``docs/parameters.md``, generated from the declarations."""
-    from .model import GATES, LIF, NetworkSpec, NeuronEquations, RateSpec, Restriction, SynapticCaching
+    from .model import GATES, LIF, ErrorMonitor, NetworkSpec, NeuronEquations, RateSpec, Restriction, SynapticCaching
     from .model.declaration import parameter_table
     from .model.neuron import PoissonInput
     from .model.plasticity import ERNSignal, ThreeFactorRule
@@ -352,7 +352,7 @@ def parameters_markdown() -> str:
     sections = [("data", DataSpec), ("train", TrainingSpec), ("reserve", MetabolicReserve),
                 ("network (spiking)", NetworkSpec), ("neuron (LIF, the default)", LIF),
                 ("neuron (model = \"equations\")", NeuronEquations), ("input", PoissonInput), ("rule", ThreeFactorRule),
-                ("ern", ERNSignal), ("network and rate (rate)", RateSpec), ("restrict", Restriction),
+                ("ern", ERNSignal), ("error_monitor", ErrorMonitor), ("network and rate (rate)", RateSpec), ("restrict", Restriction),
                 ("caching", SynapticCaching)]
     sections += [(f"gate (name = \"{name}\")", cls) for name, cls in GATES.items() if cls.params()]
     out = ["# Model-file parameters", "",

@@ -61,6 +61,7 @@ class PresentationLog:
     drive: np.ndarray | None = None
     activity: np.ndarray | None = None    # int, (n, n_projections + 1)
     bits_flipped: np.ndarray | None = None   # int, (n, n_projections): 0 for float synapses
+    reference_gate: np.ndarray | None = None  # bool: the ideal ERN's gate beside a spiking ERN's (else gate_open)
 
     def __post_init__(self):
         if self.transient_writes is None:
@@ -73,6 +74,8 @@ class PresentationLog:
             self.activity = np.zeros((len(self.writes), self.writes.shape[1] + 1), dtype=np.int64)
         if self.bits_flipped is None:
             self.bits_flipped = np.zeros_like(self.writes)
+        if self.reference_gate is None:
+            self.reference_gate = self.gate_open.copy()
 
     @classmethod
     def empty(cls, n_out: int, n_projections: int) -> "PresentationLog":
@@ -117,7 +120,8 @@ class PresentationLog:
 
 #: Per-presentation fields of a :class:`PresentationLog`, concatenated by :func:`concatenate_logs`.
 LOG_FIELDS = ("samples", "labels", "outputs", "mistake", "gate_open", "writes", "sum_abs_dw", "sum_abs_dw_alpha",
-              "trace_updates", "transient_writes", "maintenance", "drive", "activity", "bits_flipped")
+              "trace_updates", "transient_writes", "maintenance", "drive", "activity", "bits_flipped",
+              "reference_gate")
 
 
 def concatenate_logs(logs: list, wall: float) -> PresentationLog:

@@ -309,13 +309,22 @@ class _EpochLoop:
                 "sum_abs_dw": float(log.sum_abs_dw.sum()), "bits_flipped": int(log.bits_flipped.sum()),
                 "cumulative_n_writes": ledger.m0, "cumulative_bits_flipped": ledger.bits,
                 "cumulative_sum_abs_dw": ledger.m1, "train_seconds": log.wall_seconds,
-                "cumulative_train_seconds": self.train_seconds}
+                "cumulative_train_seconds": self.train_seconds, **_gate_agreement(self.cfg, log)}
 
     def _test(self, point: dict, epoch: int) -> None:
         self.bar.describe(f"epoch {epoch}/{self.cfg.training.epochs} test")
         self.test_log = present_test_set(self.clf, self.tester, self.test_idx, self.ds.y_test, self.bar.advance)
         point.update(test_accuracy=self.test_log.accuracy, test_accuracy_random_ties=self.test_log.accuracy_random_ties,
                      test_seconds=self.test_log.wall_seconds)
+
+
+def _gate_agreement(cfg, log) -> dict:
+    """With the spiking ERN: how many decisions the ideal gate opened, and the fraction on which both agree."""
+    ern = getattr(cfg.spec, "ern", None)
+    if ern is None or not ern.spiking or not len(log.gate_open):
+        return {}
+    return {"reference_gated_presentations": int(log.reference_gate.sum()),
+            "gate_agreement": float(np.mean(log.gate_open == log.reference_gate))}
 
 
 def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, train_seconds) -> dict:
@@ -345,6 +354,11 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
         "neurobench": cfg.backend.neurobench(cfg.spec, ledger, final),
         "curves": curves,
     }
+    agreeing = [c for c in curves if "gate_agreement" in c]
+    if agreeing:    # the spiking ERN: its gate beside the ideal gate over the last training segment
+        metrics.update(gate_agreement=agreeing[-1]["gate_agreement"],
+                       gate_agreement_presentations=agreeing[-1]["samples_seen"] - (
+                           agreeing[-2]["samples_seen"] if len(agreeing) > 1 else 0))
     target = cfg.training.target_accuracy
     if target:
         metrics.update({

@@ -8,6 +8,7 @@ from .gates import (GATE_NAMES, ERNGate, GATES, Always, Decision, Gate, Lazy, Ma
 from .memory import MistakeMemory, memory_decay, memory_gate, memory_update
 from .neuron import LIF, NEURON_MODELS, NeuronEquations, PoissonInput
 from .plasticity import ERNSignal, ThreeFactorRule
+from .error_monitor import ErrorMonitor
 from .reserve import MetabolicReserve, reserve_step
 from .synapse import SynapseFormat
 from .specs import DataSpec, NetworkSpec, RateSpec, Restriction, SynapticCaching, TrainingSpec
@@ -17,7 +18,7 @@ __all__ = [
     "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERNGate", "Random", "GATES", "GATE_NAMES", "make_gate", "Decision",
     "gate_decision", "margin_threshold", "margins",
     "MistakeMemory", "memory_decay", "memory_gate", "memory_update",
-    "MetabolicReserve", "reserve_step", "LIF", "NeuronEquations", "NEURON_MODELS", "PoissonInput", "ThreeFactorRule", "ERNSignal",
+    "MetabolicReserve", "reserve_step", "LIF", "NeuronEquations", "NEURON_MODELS", "PoissonInput", "ThreeFactorRule", "ERNSignal", "ErrorMonitor",
     "SynapseFormat", "NetworkSpec", "RateSpec", "Restriction", "SynapticCaching", "DataSpec", "TrainingSpec",
 ]
 

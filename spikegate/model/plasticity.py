@@ -73,6 +73,8 @@ from .declaration import Declaration, declaration, param
 ERN_INTEGRATIONS = ("closed_form", "simulated")
 HIDDEN_DERIVATIVES = ("active", "boxcar")
 ELIGIBILITIES = ("presynaptic", "pre_post")
+#: Where the ERN comes from: computed from the counts (ideal) or made by a monitor population (spiking).
+ERN_SOURCES = ("ideal", "spiking")
 
 
 @declaration
@@ -177,6 +179,10 @@ class ERNSignal(Declaration):
         with the closed form.
     integration : {"closed_form", "simulated"}
         How the interval is integrated (see the module docstring).
+    source : {"ideal", "spiking"}
+        ``"ideal"``: the drive :math:`D` computed from the counts at the decision raises the kernel
+        above. ``"spiking"``: an error-monitoring population makes the ERN
+        (:mod:`spikegate.model.error_monitor`, the ``[error_monitor]`` section); simulated only.
     """
 
     latency: Quantity = param(50 * ms, unit=ms, minimum=0 * ms, doc="delay between the decision and the ERN's onset")
@@ -187,6 +193,9 @@ class ERNSignal(Declaration):
                              doc="the post-decision interval, > latency (inf: closed form only)")
     integration: str = param("closed_form", choices=ERN_INTEGRATIONS, compiled=True,
                              doc="closed_form (fast) or simulated (recordable)")
+    source: str = param("ideal", choices=ERN_SOURCES, compiled=True,
+                        doc="ideal: the drive computed from the counts; spiking: made by the error-monitoring "
+                            "population ([error_monitor]; simulated only)")
 
     def validate(self):
         if not self.rise < self.tau:
@@ -197,11 +206,16 @@ class ERNSignal(Declaration):
         if self.simulated and math.isinf(float(self.window / ms)):
             raise ParameterError("ERNSignal.window = inf: a simulated post-decision interval must be finite",
                                  "ERNSignal.window")
+        if self.source == "spiking" and not self.simulated:
+            raise ParameterError("ERNSignal.source = 'spiking': the monitor population's ERN is simulated; set "
+                                 "integration = 'simulated'", "ERNSignal.source")
 
     def structure(self) -> dict:
         """The integration; simulated, also the interval's length and whether the ERN rises (the
         code's shape). Latency, time constants and amplitude are run-time values."""
         out = {"type": "ERNSignal", "integration": self.integration}
+        if self.spiking:
+            out["source"] = self.source
         if self.simulated:
             out.update(window=quantity_key(self.window), rise=bool(self.rise > 0 * ms))
         return out
@@ -209,6 +223,11 @@ class ERNSignal(Declaration):
     @property
     def simulated(self) -> bool:
         return self.integration == "simulated"
+
+    @property
+    def spiking(self) -> bool:
+        """Whether the ERN is made by the error-monitoring population."""
+        return self.source == "spiking"
 
     def peak(self) -> float:
         r""":math:`k_\mathrm{peak} = \max_s (e^{-s/\tau_d} - e^{-s/\tau_r})` (1 without a rise)."""

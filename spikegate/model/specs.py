@@ -14,6 +14,7 @@ from brian2 import Quantity, mV, ms
 from ..errors import ParameterError
 from ..units import check_number, check_quantity
 from .declaration import Declaration, declaration, param, part
+from .error_monitor import ErrorMonitor
 from .neuron import LIF, NeuronEquations, PoissonInput
 from .plasticity import ERNSignal, ThreeFactorRule
 from .synapse import SynapseFormat
@@ -52,6 +53,7 @@ class NetworkSpec(Declaration):
     rule: ThreeFactorRule = part(ThreeFactorRule, "the [rule] section")
     ern: ERNSignal = part(ERNSignal, "the [ern] section")
     synapse: SynapseFormat = part(SynapseFormat, "the [synapse] section")
+    error_monitor: ErrorMonitor = part(ErrorMonitor, "the [error_monitor] section (ern.source = \"spiking\")")
     w_scale: Quantity = param(1 * mV, unit=mV, minimum=0 * mV, strict_min=True,
                               doc="a weight w adds w * w_scale to the synaptic input I")
     init_gain: tuple = param((1.0,), kind="any", doc="initial weights: N(0, (gain / sqrt(n_pre))^2), one gain or one per projection")
@@ -84,7 +86,7 @@ class NetworkSpec(Declaration):
                                  f"({self.n_projections})", "NetworkSpec.init_gain")
         self._set("init_gain", gains)
         for name, cls in (("neuron", (LIF, NeuronEquations)), ("input", PoissonInput), ("rule", ThreeFactorRule),
-                          ("ern", ERNSignal), ("synapse", SynapseFormat)):
+                          ("ern", ERNSignal), ("synapse", SynapseFormat), ("error_monitor", ErrorMonitor)):
             if not isinstance(getattr(self, name), cls):
                 expected = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
                 raise ParameterError(f"NetworkSpec.{name}: expected a {expected}, got {getattr(self, name)!r}",
@@ -100,6 +102,8 @@ class NetworkSpec(Declaration):
                                      f"{self.ern.window!r} overlaps {self.ern_slots} decisions at once, at most "
                                      f"{MAX_ERN_SLOTS}; lengthen the interval or t_stim, or shorten ern.window",
                                      "NetworkSpec.isi")
+        if self.ern.spiking:
+            self._check_error_monitor()
         if self.rule.hidden_derivative == "boxcar" and not isinstance(self.neuron, LIF):
             raise ParameterError("ThreeFactorRule.hidden_derivative = 'boxcar': the boxcar reads a LIF neuron's v and "
                                  "v_threshold; use 'active' with a neuron model of your own",
@@ -116,6 +120,28 @@ class NetworkSpec(Declaration):
         if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
             raise ParameterError(f"ERNSignal.latency = {ern.latency!r}: a simulated ERN needs a latency that is a "
                                  f"multiple (>= 1) of dt = {self.dt!r}", "ERNSignal.latency")
+
+    def _check_error_monitor(self):
+        """The monitor's spikes must reach it inside the window; one pending decision at a time."""
+        delay = self.error_monitor.delay
+        steps = float(delay / self.dt)
+        if abs(steps - round(steps)) > 1e-6:
+            raise ParameterError(f"ErrorMonitor.delay = {delay!r}: must be a multiple of dt = {self.dt!r}",
+                                 "ErrorMonitor.delay")
+        if not delay < self.ern.window:
+            raise ParameterError(f"ErrorMonitor.delay = {delay!r}: must be < ern.window = {self.ern.window!r} (the "
+                                 "monitor's spikes would come after the write)", "ErrorMonitor.delay")
+        if self.ern_slots > 1:
+            raise ParameterError(f"ERNSignal.source = 'spiking': on the stream the window {self.ern.window!r} "
+                                 f"outlasts the interval {self.isi!r}, and the monitor population serves one pending "
+                                 "decision at a time; use an interval >= ern.window, or the ideal ERN",
+                                 "ERNSignal.source")
+
+    def structure(self) -> dict:
+        out = super().structure()
+        if not self.ern.spiking:
+            del out["error_monitor"]    # no monitor is built: the ideal ERN's structure (and caches) as before
+        return out
 
     @property
     def post_rows(self) -> int:

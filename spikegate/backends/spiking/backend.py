@@ -6,13 +6,14 @@ from brian2 import ms, second
 
 from ...errors import ConfigError, ParameterError
 from ...ledger import EnergyLedger
-from ...model import (LIF, NEURON_MODELS, ERNSignal, NetworkSpec, NeuronEquations, PoissonInput, SynapseFormat,
+from ...model import (LIF, NEURON_MODELS, ERNSignal, ErrorMonitor, NetworkSpec, NeuronEquations, PoissonInput, SynapseFormat,
                       ThreeFactorRule)
 from ..base import Backend, neurobench_record
 from ..brian import codegen_target
 
 #: Sections of a spiking model file that are parts of its NetworkSpec.
-PARTS = {"neuron": LIF, "input": PoissonInput, "rule": ThreeFactorRule, "ern": ERNSignal, "synapse": SynapseFormat}
+PARTS = {"neuron": LIF, "input": PoissonInput, "rule": ThreeFactorRule, "ern": ERNSignal, "synapse": SynapseFormat,
+         "error_monitor": ErrorMonitor}
 
 
 class SpikingBackend(Backend):
@@ -38,7 +39,7 @@ class SpikingBackend(Backend):
     def declare(self, sections: dict, declare) -> dict:
         parts = {"neuron": self._neuron(dict(sections["neuron"]), declare)}
         parts.update({s: declare(PARTS[s], sections[s], {k: f"{s}.{k}" for k in PARTS[s].field_names()})
-                      for s in ("input", "rule", "ern", "synapse")})
+                      for s in ("input", "rule", "ern", "synapse", "error_monitor")})
         network = dict(sections["network"])
         spec = declare(NetworkSpec, network, {k: f"network.{k}" for k in self.network_keys()}, **parts)
         return {"spec": spec}
@@ -71,9 +72,15 @@ class SpikingBackend(Backend):
         if not spec.rule.pre_post:
             # the presynaptic eligibility, the default, is written without the pre-post keys (hashes as they were)
             del rule["eligibility"], rule["tau_pre"]
-        return {"network": network,
-                "neuron": neuron if isinstance(spec.neuron, LIF) else {"model": "equations", **neuron},
-                "input": spec.input.to_dict(), "rule": rule, "ern": spec.ern.to_dict(), "synapse": spec.synapse.to_dict()}
+        ern = spec.ern.to_dict()
+        out = {"network": network,
+               "neuron": neuron if isinstance(spec.neuron, LIF) else {"model": "equations", **neuron},
+               "input": spec.input.to_dict(), "rule": rule, "ern": ern, "synapse": spec.synapse.to_dict()}
+        if spec.ern.spiking or spec.error_monitor != ErrorMonitor():
+            out["error_monitor"] = spec.error_monitor.to_dict()
+        else:
+            del ern["source"]   # the ideal ERN, the default, is written without the monitor (hashes as they were)
+        return out
 
     def validate(self, cfg) -> None:
         from .validation import check_neuron_model

@@ -59,6 +59,7 @@ class SpikingNetwork:
     rivalry: b2.Synapses
     decision: b2.Synapses
     ern_group: b2.NeuronGroup | None = None
+    monitor: "ErrorMonitorCircuit | None" = None
     reductions: list = field(default_factory=list)
     operations: list = field(default_factory=list)
     control_monitor: b2.StateMonitor | None = None
@@ -76,6 +77,7 @@ class SpikingNetwork:
     def objects(self) -> list:
         """Every Brian2 object, for a ``Network``."""
         extra = [self.ern_group] if self.ern_group is not None else []
+        extra += self.monitor.objects if self.monitor is not None else []
         return ([self.control, self.input] + self.layers + extra + self.synapses + [self.rivalry, self.decision]
                 + self.feedback + self.reductions + self.operations + [self.control_monitor, self.count_monitor])
 
@@ -89,7 +91,25 @@ class SpikingNetwork:
         out.update({f"feedback{k}": s for k, s in enumerate(self.feedback)})
         if self.ern_group is not None:
             out["ern"] = self.ern_group
+        if self.monitor is not None:
+            out.update(label_source=self.monitor.label_source, relay=self.monitor.relay, monitor=self.monitor.group)
         return out
+
+
+@dataclass
+class ErrorMonitorCircuit:
+    """The spiking ERN's groups (:mod:`spikegate.model.error_monitor`): the label as spikes, the
+    relays and the monitor population, with their synapses and operations."""
+
+    label_source: b2.NeuronGroup
+    relay: b2.NeuronGroup
+    group: b2.NeuronGroup
+    synapses: list
+    operations: list = field(default_factory=list)
+
+    @property
+    def objects(self) -> list:
+        return [self.label_source, self.relay, self.group] + self.synapses + self.operations
 
 
 def layer_key(k: int, n_layers: int) -> str:
@@ -110,6 +130,7 @@ class _Builder:
         self.slots = spec.ern_slots       # > 1: ERN windows overlap on the stream (equations.slot_*)
         self.overlap = self.slots > 1
         self.pre_post = spec.rule.pre_post   # a tag per synapse (equations.tag_*)
+        self.spiking = spec.ern.spiking      # the ERN of an error-monitoring population (equations, the spiking ERN)
         # two clocks only: Brian2's scheduler loops over clocks in Python at every step
         self.clock = b2.Clock(spec.dt, name=f"{name}_clock")
         self.tick_clock = b2.Clock(spec.t_stim, name=f"{name}_tick_clock")
@@ -140,7 +161,8 @@ class _Builder:
     def groups(self):
         spec, neuron = self.spec, eq.neuron_model(self.spec.neuron)
         control = self.group(1, eq.control_variables(spec.n_projections)
-                             + (eq.slot_control_variables(self.slots) if self.overlap else ""), "control")
+                             + (eq.slot_control_variables(self.slots) if self.overlap else "")
+                             + (eq.SPIKING_CONTROL_VARIABLES if self.spiking else ""), "control")
         inputs = self.group(spec.n_in, eq.INPUT_VARIABLES + self.slot_variables(True, False), "input",
                             threshold=eq.INPUT_THRESHOLD, reset=eq.INPUT_RESET, method="exact",
                             events={"eligible": eq.ELIGIBLE_EVENT})
@@ -160,9 +182,12 @@ class _Builder:
             layers.append(g)
         ern = None
         if self.simulated:
-            ern = self.group(self.slots, eq.ern_variables(self.rise) + ("slot : 1 (linked)\n" if self.overlap else ""),
-                             "ern", threshold=eq.ERN_THRESHOLD, reset=eq.ern_reset(self.rise), method="exact")
+            ern = self.group(self.slots, eq.ern_variables(self.rise) + ("slot : 1 (linked)\n" if self.overlap else "")
+                             + (eq.SPIKING_ERN_VARIABLES if self.spiking else ""), "ern", threshold=eq.ERN_THRESHOLD,
+                             reset=eq.SPIKING_ERN_RESET if self.spiking else eq.ern_reset(self.rise), method="exact")
             self.link(ern, control, "drive", "valid", "learning", "post")
+            if self.spiking:
+                self.link(ern, control, "memgate")
             if not self.overlap:
                 for g in [inputs] + layers[:-1]:
                     self.link(g, ern, "Ed", "Er", "ern_amp")
@@ -188,6 +213,8 @@ class _Builder:
                                        for k, hid in enumerate(layers[:-1])],
                              rivalry=self.synapses(output, output, "rivalry"),
                              decision=self.synapses(output, control, "decision"), ern_group=ern)
+        if self.spiking:
+            net.monitor = self.error_monitor(net)
         net.operations = [inputs.run_regularly(eq.INPUT_DRAW, when="before_thresholds", name=f"{nm}_input_draw")]
         if self.boxcar:
             net.operations += [g.run_regularly(eq.BOXCAR_STEP, when="after_thresholds", name=f"{g.name}_boxcar")
@@ -207,6 +234,44 @@ class _Builder:
             net.operations += [w.run_regularly(step, when="start", order=21, name=f"{w.name}_op_ern_integral")
                                for w in net.synapses]
         return net
+
+    def error_monitor(self, net: SpikingNetwork) -> ErrorMonitorCircuit:
+        """The spiking ERN's circuit (:mod:`spikegate.model.error_monitor`): the label source fires for
+        the label class during the stimulus; relay ``c`` passes output ``c``'s spikes while label ``c``
+        fires; monitor neurons of class ``c`` integrate output ``c``'s spikes minus the relays' (and label
+        ``c``'s spikes: an omission) after the delay; their spikes raise the ERN and count towards the gate."""
+        spec, nm, output = self.spec, self.name, net.output
+        n_out, per_class = spec.n_out, spec.error_monitor.neurons_per_class
+        source = self.group(n_out, eq.LABEL_SOURCE_VARIABLES, "label_source", threshold=eq.LABEL_SOURCE_THRESHOLD)
+        self.link(source, net.control, "valid")
+        source.label = b2.linked_var(net.control, "label", index=np.zeros(n_out, dtype=int))
+        relay = self.group(n_out, eq.RELAY_VARIABLES, "relay", threshold=eq.RELAY_THRESHOLD, reset=eq.RELAY_RESET,
+                           method="exact")
+        monitor = self.group(n_out * per_class, eq.MONITOR_VARIABLES, "monitor", threshold=eq.MONITOR_THRESHOLD,
+                             reset=eq.MONITOR_RESET, method="euler")
+        self.link(monitor, net.control, "post")
+        self.link(relay, net.control, "post")
+        monitor.monitored = np.repeat(np.arange(n_out), per_class)
+        one_to_one = dict(i=np.arange(n_out), j=np.arange(n_out))
+        delay = spec.error_monitor.delay
+        to_ern = eq.MONITOR_TO_ERN if self.rise else eq.MONITOR_TO_ERN.split("\n")[0]
+        by_class = dict(i=np.repeat(np.arange(n_out), per_class), j=np.arange(n_out * per_class))
+        wiring = [  # (pre, post, name, on_pre, connection, delay)
+            (source, relay, "label_relay", eq.LABEL_TO_RELAY, one_to_one, 0 * ms),
+            (output, relay, "output_relay", eq.OUTPUT_TO_RELAY, one_to_one, 0 * ms),
+            # one step more: a relay spikes the step after the output spike it passes
+            (output, monitor, "output_monitor", eq.OUTPUT_TO_MONITOR, by_class, delay + spec.dt),
+            (source, monitor, "label_monitor", eq.LABEL_TO_MONITOR, by_class, delay + spec.dt),
+            (relay, monitor, "relay_monitor", eq.RELAY_TO_MONITOR, None, delay),
+            (monitor, net.ern_group, "monitor_ern", to_ern, None, 0 * ms),
+            (monitor, net.control, "monitor_count", eq.MONITOR_TO_CONTROL, None, 0 * ms)]
+        synapses = []
+        for pre, post, name, code, connection, lag in wiring:
+            syn = b2.Synapses(pre, post, on_pre=code, delay=lag, name=f"{nm}_{name}", clock=self.clock,
+                              namespace=self.namespace)
+            syn.connect(**(connection or {}))
+            synapses.append(syn)
+        return ErrorMonitorCircuit(source, relay, monitor, synapses)
 
     def plastic(self, pre, post, k: int) -> b2.Synapses:
         """Projection ``k``: spikes through the ``pre`` pathway; stochastic rounding's draw and the
@@ -253,10 +318,10 @@ class _Builder:
         ops.append(self.tick(net.decision, eq.LABEL_COUNT, 1, f"{nm}_op_label_count"))
         ops.append(self.tick(net.rivalry, eq.RIVAL_CODE[0], 2, f"{nm}_op_rivalry"))
         ops.append(self.tick(net.decision, eq.RIVAL_CODE[1], 3, f"{nm}_op_rivals"))
-        slots = eq.slot_gates(self.slots) if self.overlap else ""
+        slots = eq.slot_gates(self.slots) if self.overlap else eq.SPIKING_GATE if self.spiking else ""
         ops.append(self.tick(net.control, eq.DECISION_CODE + ("\n" + slots if slots else ""), 4, f"{nm}_op_gate"))
         if self.simulated:
-            onset = eq.SLOT_ERN_ONSET if self.overlap else eq.ERN_ONSET
+            onset = eq.SLOT_ERN_ONSET if self.overlap else eq.SPIKING_ERN_ONSET if self.spiking else eq.ERN_ONSET
             ops.append(self.tick(net.ern_group, onset, 5, f"{nm}_op_ern_onset"))
         factor = eq.SLOT_WRITE_FACTOR if self.overlap else eq.write_factor(self.simulated)
         ops += [self.tick(g, factor, 5, f"{g.name}_op_gate") for g in net.layers]
@@ -289,7 +354,7 @@ class _Builder:
             writes, spikes = eq.ledger_sums(k)
             ops.append(self.tick(red_post, writes, 11, f"{red_post.name}_op"))
             ops.append(self.tick(red_pre, spikes, 11, f"{red_pre.name}_op"))
-        net.control_monitor = b2.StateMonitor(net.control, eq.recorded(P), record=0, when="start", order=12,
+        net.control_monitor = b2.StateMonitor(net.control, eq.recorded(P, self.spiking), record=0, when="start", order=12,
                                               clock=self.tick_clock, name=f"{nm}_control_monitor")
         net.count_monitor = b2.StateMonitor(net.output, "n", record=True, when="start", order=12,
                                             clock=self.tick_clock, name=f"{nm}_count_monitor")
@@ -311,6 +376,12 @@ class _Builder:
                 for g in net.layers]
         if keep_integral:
             ops.append(self.tick(net.ern_group, eq.ERN_RESET_ROW, 14, f"{nm}_ern_op_reset"))
+        if self.spiking:
+            circuit = net.monitor
+            ops.append(self.tick(circuit.label_source, eq.LABEL_SOURCE_LOAD, 14, f"{nm}_label_source_op_load"))
+            if not self.spec.stream:
+                ops += [self.tick(circuit.group, eq.MONITOR_RESET_ROW, 14, f"{nm}_monitor_op_reset"),
+                        self.tick(circuit.relay, eq.RELAY_RESET_ROW, 14, f"{nm}_relay_op_reset")]
         if self.pre_post:
             reset = ([] if self.spec.stream else [eq.TAG_RESET]) + ([eq.TAG_INTEGRAL_RESET] if keep_integral else [])
             if reset:
@@ -397,6 +468,8 @@ def constants(spec: NetworkSpec) -> dict:
         if fmt.quantized:
             out.update({(f"w{k}", "w_step"): fmt.step(fmt.range_for(spec.rule.w_max)),
                         (f"w{k}", "code_half"): fmt.half()})
+    if ern.spiking:
+        out.update(_monitor_constants(spec))
     if ern.simulated:
         rise = ern.rise if ern.rise > 0 * ms else ern.tau
         out.update({("ern", "latency"): ern.latency, ("ern", "tau"): ern.tau, ("ern", "rise"): rise,
@@ -405,6 +478,23 @@ def constants(spec: NetworkSpec) -> dict:
             # the eligibility the ERN multiplies: the group's trace, or its synapses' tags
             cd, cr = _step_integrals(spec, taus[k])
             out.update({(key, "ern_scale"): ern.amplitude / ern.peak(), (key, "ern_cd"): cd, (key, "ern_cr"): cr})
+    return out
+
+
+#: The relays' membrane: a pass-through that holds one output spike for the threshold of the next step.
+RELAY_TAU = 2 * ms
+
+
+def _monitor_constants(spec: NetworkSpec) -> dict:
+    """The error-monitoring population's constants (:class:`~spikegate.model.ErrorMonitor`)."""
+    mon = spec.error_monitor
+    per_spike = 1.0 / mon.neurons_per_class
+    out = {("label_source", "nu_label"): mon.nu_label, ("relay", "tau_label"): mon.tau_label,
+           ("relay", "tau_relay"): RELAY_TAU, ("control", "gate_spikes"): float(mon.gate_spikes),
+           ("control", "per_spike"): per_spike, ("ern", "per_spike"): per_spike}
+    out.update({("monitor", name): getattr(mon, name) for name in
+                ("tau_m", "v_rest", "v_reset", "v_threshold", "sigma", "w_rival", "w_label", "w_veto", "w_omission")})
+    out[("monitor", "v")] = mon.v_rest
     return out
 
 

@@ -479,9 +479,10 @@ def ledger_sums(k: int) -> tuple[str, str]:
 
 
 #: What the control monitor records at every tick (the read-out decodes presentations from it).
-def recorded(n_projections: int) -> list[str]:
+def recorded(n_projections: int, spiking_ern: bool = False) -> list[str]:
     return ["valid", "post", "write_now", "sample", "label", "mistake", "gate", "drive", "margin"] + [
-        f"{v}_{k}" for k in range(n_projections) for v in ("writes", "bits", "abs", "alpha", "spikes")]
+        f"{v}_{k}" for k in range(n_projections) for v in ("writes", "bits", "abs", "alpha", "spikes")] + (
+        ["reference_gate"] if spiking_ern else [])
 
 
 def load_row(columns: dict, n_projections: int, slots: bool = False) -> str:
@@ -585,3 +586,60 @@ def reserved_names() -> frozenset:
     names = {n for text in equations for n in Equations(text).names}
     names |= {n for text in code for n in get_identifiers(text) if not is_brian_name(n)}
     return frozenset({n.removesuffix("_pre").removesuffix("_post") for n in names} | BRIAN_NAMES)
+
+
+# --------------------------------------------------------------------------- the spiking ERN
+#: The error-monitoring population (``ern.source = "spiking"``, :mod:`spikegate.model.error_monitor`):
+#: the label as spikes, a relay per class that passes the label output's spikes, and the monitor.
+LABEL_SOURCE_VARIABLES = "rate : Hz\nnu_label : Hz (shared, constant)\nlabel : integer (linked)\nvalid : 1 (linked)\n"
+LABEL_SOURCE_THRESHOLD = "rand() < rate * dt"
+#: The label neuron fires during the stimulus (a decided row) only.
+LABEL_SOURCE_LOAD = "rate = nu_label * int(i == label) * valid"
+RELAY_VARIABLES = """
+dv/dt = -v / tau_relay : 1
+dlabel_trace/dt = -label_trace / tau_label : 1
+tau_relay : second (shared, constant)
+tau_label : second (shared, constant)
+post : 1 (linked)
+"""
+RELAY_THRESHOLD, RELAY_RESET = "v > 0.5", "v = 0"
+LABEL_TO_RELAY = "label_trace_post = 1"
+OUTPUT_TO_RELAY = "v_post += label_trace_post"
+MONITOR_VARIABLES = """
+dv/dt = (v_rest - v) / tau_m + sigma * sqrt(2 / tau_m) * xi : volt
+monitored : integer (constant)
+post : 1 (linked)
+tau_m : second (shared, constant)
+v_rest : volt (shared, constant)
+v_reset : volt (shared, constant)
+v_threshold : volt (shared, constant)
+sigma : volt (shared, constant)
+w_rival : volt (shared, constant)
+w_label : volt (shared, constant)
+w_veto : volt (shared, constant)
+w_omission : volt (shared, constant)
+"""
+MONITOR_THRESHOLD, MONITOR_RESET = "v > v_threshold", "v = v_reset"
+OUTPUT_TO_MONITOR = "v_post += w_rival_post"
+LABEL_TO_MONITOR = "v_post += w_omission_post"
+RELAY_TO_MONITOR = "v_post -= w_label_post + int(i == monitored_post) * w_veto_post"
+#: Each monitor spike adds the kernel k(t - t_s) / N_c to the ERN and counts towards the gate.
+MONITOR_TO_ERN = "Ed_post += per_spike_post\nEr_post += per_spike_post"
+MONITOR_TO_CONTROL = "n_err_post += 1"
+#: On the reset schedule the monitor and the relays start from rest with each stimulus.
+MONITOR_RESET_ROW = f"{_KEEP}v = v_rest + (v - v_rest) * keep"
+RELAY_RESET_ROW = f"{_KEEP}v = v * keep\nlabel_trace = label_trace * keep"
+SPIKING_CONTROL_VARIABLES = "n_err : 1\nreference_gate : 1\nmemory_hold : 1\ngate_spikes : 1\nper_spike : 1\n"
+#: Appended to :data:`DECISION_CODE`: the ideal gate is the reference, recorded at the decision; the
+#: gate opens at the write, from the monitor's spikes since the decision or the memory.
+SPIKING_GATE = """
+reference_gate = valid * gate + (1 - valid) * reference_gate
+memory_hold = valid * memgate + (1 - valid) * memory_hold
+gate = write_now * learning * int(n_err >= gate_spikes or memory_hold > 0.5) * int(reserve > 0)
+drive = write_now * (n_err * per_spike + memory_hold) + (1 - write_now) * drive
+n_err = n_err * (1 - valid)"""
+SPIKING_ERN_VARIABLES = "memgate : 1 (linked)\nmemory : 1\nper_spike : 1 (shared, constant)\n"
+#: The mistake memory's part of the ERN: the ideal kernel at drive M, added at its onset.
+SPIKING_ERN_ONSET = ("on = valid * learning\nt_on = on * (t + latency) + (1 - on) * t_on\n"
+                     "memory = on * memgate + (1 - on) * memory\nern_amp = 1")
+SPIKING_ERN_RESET = "Ed += memory\nEr += memory\nt_on = 1e9 * second"

@@ -40,7 +40,8 @@ def decode(spec: NetworkSpec, records: dict, counts: np.ndarray, start: int, n: 
     ----------
     records : dict of str to array
         Per tick, the control monitor's variables (``valid``, ``post``, ``write_now``, ``sample``, ``label``,
-        ``mistake``, ``gate``, ``drive``, ``writes_k``, ``bits_k``, ``abs_k``, ``alpha_k``, ``spikes_k``).
+        ``mistake``, ``gate``, ``drive``, ``writes_k``, ``bits_k``, ``abs_k``, ``alpha_k``, ``spikes_k``; with the
+        spiking ERN ``reference_gate``, and the gate and drive are read at the write tick).
     counts : array, shape (ticks, n_out)
         The output spike counts recorded at each tick.
     """
@@ -59,20 +60,23 @@ def decode(spec: NetworkSpec, records: dict, counts: np.ndarray, start: int, n: 
     writes = np.stack([column(f"writes_{k}", widx) for k in range(P)], axis=1)
     spikes = np.stack([column(f"spikes_{k}", idx) for k in range(P)], axis=1)
     outputs = np.asarray(counts)[idx, :].astype(np.int64)
+    # the spiking ERN's gate and drive are known at the write; the ideal gate, its reference, at the decision
+    at_gate = widx if spec.ern.spiking else idx
     return PresentationLog(
         samples=column("sample", idx).astype(np.int64),
         labels=column("label", idx).astype(np.int64),
         outputs=outputs,
         activity=np.concatenate([np.rint(spikes).astype(np.int64), outputs.sum(axis=1, keepdims=True)], axis=1),
         mistake=column("mistake", idx) > 0.5,
-        gate_open=column("gate", idx) > 0.5,
+        gate_open=column("gate", at_gate) > 0.5,
         writes=np.rint(writes).astype(np.int64),
         bits_flipped=np.rint(np.stack([column(f"bits_{k}", widx) for k in range(P)], axis=1)).astype(np.int64),
         sum_abs_dw=np.stack([column(f"abs_{k}", widx) for k in range(P)], axis=1),
         sum_abs_dw_alpha=np.stack([column(f"alpha_{k}", widx) for k in range(P)], axis=1),
         trace_updates=trace_updates(spec, spikes, outputs),
         wall_seconds=wall,
-        drive=column("drive", idx),
+        drive=column("drive", at_gate),
+        reference_gate=column("reference_gate", idx) > 0.5 if spec.ern.spiking else None,
     )
 
 

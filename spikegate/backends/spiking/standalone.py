@@ -49,7 +49,7 @@ from .readout import decode
 from .validation import check_neuron_model
 
 #: Bump when what the engine compiles changes meaning: older projects are then not reused.
-ENGINE_VERSION = 8
+ENGINE_VERSION = 9
 
 
 def structure_key(spec: NetworkSpec, chunk: int, name: str) -> str:
@@ -80,7 +80,7 @@ def _layout(spec: NetworkSpec, net, device, namespace: dict) -> dict:
     results = {f"w{k}": {"file": device.get_array_filename(s.variables["w"]), "dtype": np.dtype(s.variables["w"].dtype).str}
                for k, s in enumerate(net.synapses)}
     results.update({f"record.{v}": {"file": device.get_array_filename(mon.variables[v]),
-                                    "dtype": np.dtype(mon.variables[v].dtype).str} for v in recorded(len(net.synapses))})
+                                    "dtype": np.dtype(mon.variables[v].dtype).str} for v in recorded(len(net.synapses), spec.ern.spiking)})
     n = net.count_monitor.variables["n"]
     results["counts"] = {"file": device.get_array_filename(n), "dtype": np.dtype(n.dtype).str,
                          "columns": len(net.output)}
@@ -239,7 +239,7 @@ class StandaloneClassifier:
             tc = time.perf_counter()
             results = self._run(values)
             self.W = [results[f"w{k}"].reshape(W.shape) for k, W in enumerate(self.W)]
-            records = {v: results[f"record.{v}"] for v in recorded(self.spec.n_projections)}
+            records = {v: results[f"record.{v}"] for v in recorded(self.spec.n_projections, self.spec.ern.spiking)}
             logs.append(decode(self.spec, records, results["counts"], 0, b - a, time.perf_counter() - tc))
             if progress is not None:
                 progress(b - a)
