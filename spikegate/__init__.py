@@ -3,7 +3,7 @@
 The package, one room per concept:
 
 * :mod:`spikegate.model`: declarations (frozen, validated, hashable): :class:`LIF`,
-  :class:`PoissonInput`, :class:`ThreeFactorRule`, :class:`ERNSignal`, :class:`NetworkSpec`,
+  :class:`PoissonInput`, :class:`ThreeFactorRule`, :class:`ERNSignal`, :class:`ErrorMonitor`, :class:`NetworkSpec`,
   :class:`RateSpec`, :class:`Restriction`, :class:`SynapticCaching`, the gates
   :class:`Always`, :class:`Lazy`, :class:`Memorized`, :class:`Trace`, :class:`Margin`,
   :class:`ERNGate` (the graded error-related negativity), and
@@ -22,7 +22,7 @@ from .startup import import_brian
 import_brian()   # before anything else imports Brian2 (see spikegate.startup)
 
 from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError  # noqa: E402
-from .model import (LIF, Always, ERNGate, ERNSignal, Gate, Lazy, Margin, Memorized, MetabolicReserve, MistakeMemory,
+from .model import (LIF, Always, ERNGate, ERNSignal, ErrorMonitor, Gate, Lazy, Margin, Memorized, MetabolicReserve, MistakeMemory,
                     NetworkSpec, NeuronEquations, PoissonInput, Random, RateSpec, Restriction, SynapseFormat,
                     SynapticCaching, ThreeFactorRule, Trace, gate_decision,
                     make_gate, memory_decay, memory_gate, memory_update)
@@ -40,7 +40,7 @@ __all__ = [
     "SpikegateError", "ParameterError", "ConfigError", "DataError", "EnergyError",
     "Gate", "Always", "Lazy", "Memorized", "Trace", "Margin", "ERNGate", "Random", "make_gate", "gate_decision",
     "MistakeMemory", "MetabolicReserve", "memory_decay", "memory_gate", "memory_update",
-    "ERNSignal", "integrate_ern_update",
+    "ERNSignal", "ErrorMonitor", "integrate_ern_update",
     "LIF", "NeuronEquations", "PoissonInput", "ThreeFactorRule", "SynapseFormat", "NetworkSpec", "GatedClassifier", "StandaloneClassifier", "PresentationLog",
     "EnergyLedger", "RateSpec", "Restriction", "SynapticCaching", "RateClassifier",
     "Technology", "LongTermMemory", "ATPCost", "Landauer", "MetabolicModel",

@@ -28,17 +28,24 @@ with, after the ``delay``,
   answer makes no rival spikes to monitor).
 
 So the subpopulation of a rival class integrates :math:`w_\mathrm{rival} n_c - w_\mathrm{label}
-n_\mathrm{label}`: it fires on a mistake (a rival at or above the label) and, when
-:math:`w_\mathrm{label} < w_\mathrm{rival}`, on a correct response with a close rival (a rival with
-at least :math:`w_\mathrm{label}/w_\mathrm{rival}` of the label's count: the co-activation of the
+n_\mathrm{label}`: a mistake (a rival at or above the label) drives it above threshold and, when
+:math:`w_\mathrm{label} < w_\mathrm{rival}`, so does a correct response with a close rival (a rival
+with at least :math:`w_\mathrm{label}/w_\mathrm{rival}` of the label's count: the co-activation of the
 winner and its rivals, the correct-response negativity). With the default delay of one stimulus
-window the monitor replays the window after the decision, so its spikes fall in the post-decision
-interval.
+window the monitor replays the window after the decision.
+
+**The read-out is locked to the response.** The monitor can fire only at its *release*, the step
+when the whole window has reached it (``delay`` + dt after the decision): whether it fires depends
+on what it integrated over the window, not on a transient in the middle of it (a rival's early
+spikes before the label's, a label spike that comes late). Its noise :math:`\sigma` spreads the
+subpopulation's thresholds, so near threshold only part of it fires: a graded amplitude. A monitor
+neuron resets far below rest, so it fires at most about once per decision.
 
 **The ERN** is the monitor's population activity filtered by the ERN kernel of
 :class:`~spikegate.model.ERNSignal` (``tau``, ``rise``, ``amplitude``; its ``latency`` delays only
 the mistake memory's part): each monitor spike adds :math:`A\, k(t - t_s) / N_c`, :math:`N_c` =
-``neurons_per_class`` (a subpopulation firing once in unison is an ERN of drive 1).
+``neurons_per_class``, and the ERN saturates at :math:`A` (a subpopulation firing in unison is an
+ERN of drive 1, the ideal ERN's largest). Its latency is the monitor's: ``delay`` + dt.
 
 **The gate.** A decision writes, at the end of its window, when the monitor fired at least
 ``gate_spikes`` spikes between the decision and the write, or the mistake memory holds the
@@ -92,7 +99,9 @@ class ErrorMonitor(Declaration):
                             doc="delay of output and relay spikes into the monitor")
     tau_m: Quantity = param(100 * ms, unit=ms, minimum=0 * ms, strict_min=True,
                             doc="membrane time constant of the monitor neurons")
-    v_threshold: Quantity = param(1 * mV, unit=mV, doc="threshold of the monitor neurons")
+    v_threshold: Quantity = param(-1.2 * mV, unit=mV,
+                                  doc="threshold of the monitor neurons at their release (below rest: they fire "
+                                      "unless the label's lead holds them down)")
     v_reset: Quantity = param(-10 * mV, unit=mV, doc="reset of the monitor neurons (far below rest: about one spike per neuron and decision)")
     v_rest: Quantity = param(0 * mV, unit=mV, doc="rest of the monitor neurons")
     sigma: Quantity = param(0.25 * mV, unit=mV, minimum=0 * mV, doc="membrane noise of each monitor neuron")
@@ -111,7 +120,7 @@ class ErrorMonitor(Declaration):
     gate_spikes: int = param(1, minimum=1, integer=True, doc="monitor spikes in a window that open the gate")
 
     def validate(self):
-        for name in ("v_reset", "v_rest"):
+        for name in ("v_reset",):
             if not getattr(self, name) < self.v_threshold:
                 raise ParameterError(f"ErrorMonitor.{name} = {getattr(self, name)!r}: must be < v_threshold = "
                                      f"{self.v_threshold!r}", f"ErrorMonitor.{name}")

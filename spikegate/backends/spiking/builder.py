@@ -249,7 +249,7 @@ class _Builder:
                            method="exact")
         monitor = self.group(n_out * per_class, eq.MONITOR_VARIABLES, "monitor", threshold=eq.MONITOR_THRESHOLD,
                              reset=eq.MONITOR_RESET, method="euler")
-        self.link(monitor, net.control, "post")
+        self.link(monitor, net.control, "post", "valid")
         self.link(relay, net.control, "post")
         monitor.monitored = np.repeat(np.arange(n_out), per_class)
         one_to_one = dict(i=np.arange(n_out), j=np.arange(n_out))
@@ -271,7 +271,8 @@ class _Builder:
                               namespace=self.namespace)
             syn.connect(**(connection or {}))
             synapses.append(syn)
-        return ErrorMonitorCircuit(source, relay, monitor, synapses)
+        release = self.tick(monitor, eq.MONITOR_RELEASE, 5, f"{nm}_monitor_op_release")
+        return ErrorMonitorCircuit(source, relay, monitor, synapses, [release])
 
     def plastic(self, pre, post, k: int) -> b2.Synapses:
         """Projection ``k``: spikes through the ``pre`` pathway; stochastic rounding's draw and the
@@ -495,6 +496,7 @@ def _monitor_constants(spec: NetworkSpec) -> dict:
     out.update({("monitor", name): getattr(mon, name) for name in
                 ("tau_m", "v_rest", "v_reset", "v_threshold", "sigma", "w_rival", "w_label", "w_veto", "w_omission")})
     out[("monitor", "v")] = mon.v_rest
+    out[("monitor", "release")] = mon.delay + spec.dt      # the window's last spikes have arrived
     return out
 
 

@@ -608,7 +608,10 @@ OUTPUT_TO_RELAY = "v_post += label_trace_post"
 MONITOR_VARIABLES = """
 dv/dt = (v_rest - v) / tau_m + sigma * sqrt(2 / tau_m) * xi : volt
 monitored : integer (constant)
+t_release : second
 post : 1 (linked)
+valid : 1 (linked)
+release : second (shared, constant)
 tau_m : second (shared, constant)
 v_rest : volt (shared, constant)
 v_reset : volt (shared, constant)
@@ -619,12 +622,17 @@ w_label : volt (shared, constant)
 w_veto : volt (shared, constant)
 w_omission : volt (shared, constant)
 """
-MONITOR_THRESHOLD, MONITOR_RESET = "v > v_threshold", "v = v_reset"
+#: The monitor reads out once per decision, when the whole window has been replayed to it (the
+#: response-locked release, ``release`` = delay + dt after the decision): it fires if the integrated
+#: conflict and mismatch are above threshold then, not on a transient in the middle of the window.
+MONITOR_THRESHOLD, MONITOR_RESET = "v > v_threshold and abs(t - t_release) < 0.5 * dt", "v = v_reset"
+MONITOR_RELEASE = "t_release = valid * (t + release) + (1 - valid) * t_release"
 OUTPUT_TO_MONITOR = "v_post += w_rival_post"
 LABEL_TO_MONITOR = "v_post += w_omission_post"
 RELAY_TO_MONITOR = "v_post -= w_label_post + int(i == monitored_post) * w_veto_post"
-#: Each monitor spike adds the kernel k(t - t_s) / N_c to the ERN and counts towards the gate.
-MONITOR_TO_ERN = "Ed_post += per_spike_post\nEr_post += per_spike_post"
+#: Each monitor spike adds the kernel k(t - t_s) / N_c to the ERN, which saturates at the amplitude of
+#: a full error (as the ideal drive does), and counts towards the gate.
+MONITOR_TO_ERN = "Ed_post = clip(Ed_post + per_spike_post, 0, 1)\nEr_post = clip(Er_post + per_spike_post, 0, 1)"
 MONITOR_TO_CONTROL = "n_err_post += 1"
 #: On the reset schedule the monitor and the relays start from rest with each stimulus.
 MONITOR_RESET_ROW = f"{_KEEP}v = v_rest + (v - v_rest) * keep"
@@ -636,10 +644,10 @@ SPIKING_GATE = """
 reference_gate = valid * gate + (1 - valid) * reference_gate
 memory_hold = valid * memgate + (1 - valid) * memory_hold
 gate = write_now * learning * int(n_err >= gate_spikes or memory_hold > 0.5) * int(reserve > 0)
-drive = write_now * (n_err * per_spike + memory_hold) + (1 - write_now) * drive
+drive = write_now * clip(n_err * per_spike + memory_hold, 0, 1) + (1 - write_now) * drive
 n_err = n_err * (1 - valid)"""
 SPIKING_ERN_VARIABLES = "memgate : 1 (linked)\nmemory : 1\nper_spike : 1 (shared, constant)\n"
 #: The mistake memory's part of the ERN: the ideal kernel at drive M, added at its onset.
 SPIKING_ERN_ONSET = ("on = valid * learning\nt_on = on * (t + latency) + (1 - on) * t_on\n"
                      "memory = on * memgate + (1 - on) * memory\nern_amp = 1")
-SPIKING_ERN_RESET = "Ed += memory\nEr += memory\nt_on = 1e9 * second"
+SPIKING_ERN_RESET = "Ed = clip(Ed + memory, 0, 1)\nEr = clip(Er + memory, 0, 1)\nt_on = 1e9 * second"
