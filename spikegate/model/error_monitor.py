@@ -27,12 +27,17 @@ with, after the ``delay``,
   label's output neuron stays (nearly) silent they fire, an omission error (a network that does not
   answer makes no rival spikes to monitor).
 
-So the subpopulation of a rival class integrates :math:`w_\mathrm{rival} n_c - w_\mathrm{label}
-n_\mathrm{label}`: a mistake (a rival at or above the label) drives it above threshold and, when
-:math:`w_\mathrm{label} < w_\mathrm{rival}`, so does a correct response with a close rival (a rival
-with at least :math:`w_\mathrm{label}/w_\mathrm{rival}` of the label's count: the co-activation of the
-winner and its rivals, the correct-response negativity). With the default delay of one stimulus
-window the monitor replays the window after the decision.
+So at its release (below) the subpopulation of a rival class holds about :math:`L\,(w_\mathrm{rival} n_c
+- w_\mathrm{label} n_\mathrm{label})`, :math:`L \approx e^{-T_\mathrm{stim}/(2\tau_m)}` the leak over
+the replayed window, and fires when that is above :math:`v_\mathrm{threshold}`. The defaults put its
+boundary where the ideal ``ern`` gate's is (it opens while the margin is at most its noise,
+:math:`n_l - n_c \le \sqrt{n_l + n_c + 1}`, which for counts up to about 30 is close to the line
+:math:`n_c - 0.74\, n_l \ge -1.5`): :math:`w_\mathrm{label}/w_\mathrm{rival} = 0.7` and a threshold
+of :math:`-1.5 \times 0.78\,w_\mathrm{rival} \approx -1.2` mV, below rest. So a mistake (a rival at or above
+the label) fires it, a correct response with a close rival (the co-activation of the winner and
+its rivals: the correct-response negativity) fires it too, a clear win holds it down, and a silent
+network (no label lead) fires every subpopulation. With the default delay of one stimulus window
+the monitor replays the window after the decision.
 
 **The read-out is locked to the response.** The monitor can fire only at its *release*, the step
 when the whole window has reached it (``delay`` + dt after the decision): whether it fires depends

@@ -497,6 +497,7 @@ def _monitor_constants(spec: NetworkSpec) -> dict:
                 ("tau_m", "v_rest", "v_reset", "v_threshold", "sigma", "w_rival", "w_label", "w_veto", "w_omission")})
     out[("monitor", "v")] = mon.v_rest
     out[("monitor", "release")] = mon.delay + spec.dt      # the window's last spikes have arrived
+    out[("monitor", "t_release")] = 1e9 * second            # no release before the first decision
     return out
 
 
