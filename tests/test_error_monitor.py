@@ -39,7 +39,7 @@ def _run(spec, labels, name, memory=None):
     W = np.full((16, 3), -2.0)
     W[:, 0] = 6.0
     clf.set_weights(0, W)
-    circuit = clf.net.monitor
+    circuit = clf.error_monitor
     monitors = [b2.SpikeMonitor(circuit.group, name=f"{name}_monitor_spikes"),
                 b2.SpikeMonitor(clf.output, name=f"{name}_output_spikes"),
                 b2.SpikeMonitor(circuit.label_source, name=f"{name}_label_spikes"),

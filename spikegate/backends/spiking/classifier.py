@@ -124,6 +124,15 @@ class GatedClassifier:
         return self.net.ern_group
 
     @property
+    def error_monitor(self):
+        """The spiking ERN's circuit (``ern.source = "spiking"``): ``label_source`` (the label as spikes),
+        ``relay`` and ``group`` (the monitor population, ``v``), for monitors of your own."""
+        if self.net.monitor is None:
+            raise AttributeError("GatedClassifier.error_monitor: only with the spiking ERN; build with "
+                                 "ERNSignal(integration=\"simulated\", source=\"spiking\")")
+        return self.net.monitor
+
+    @property
     def ern(self):
         """Deprecated name of :attr:`ern_group`."""
         import warnings

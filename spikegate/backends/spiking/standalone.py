@@ -49,7 +49,7 @@ from .readout import decode
 from .validation import check_neuron_model
 
 #: Bump when what the engine compiles changes meaning: older projects are then not reused.
-ENGINE_VERSION = 10
+ENGINE_VERSION = 11
 
 
 def structure_key(spec: NetworkSpec, chunk: int, name: str) -> str:
