@@ -72,6 +72,19 @@ def write_summary(args, name: str, summary: dict) -> Path:
     return out
 
 
+def protocol_overrides(args, quick: dict) -> dict:
+    """A protocol's shared settings from its arguments: the ``--set`` overrides, ``--data-dir`` as
+    ``data.dir``, and with ``--quick`` the sizes ``quick``."""
+    from spikegate.config import parse_override
+
+    fixed = dict(parse_override(o) for o in args.overrides)
+    if args.data_dir:
+        fixed["data.dir"] = str(Path(args.data_dir).resolve())
+    if args.quick:
+        fixed.update(quick)
+    return fixed
+
+
 def spiking_protocol_config(args, fixed: dict, protocol: str):
     """The resolved config of a scan-based protocol on a spiking model, with distinct ``--seeds``."""
     from spikegate.config import resolve

@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from _common import (add_protocol_arguments, claim_line, finish_figure, pyplot, run_main, run_protocol,
-                     save_figure, spiking_protocol_config, table)
+from _common import (add_protocol_arguments, claim_line, finish_figure, protocol_overrides, pyplot, run_main,
+                     run_protocol, save_figure, spiking_protocol_config, table)
 
 from gate_comparison import mean_sd
-from spikegate.config import parse_override, resolve
+from spikegate.config import resolve
 from spikegate.files import write_json
 from spikegate.scan import load_scan
 
@@ -85,11 +85,7 @@ def time_courses(cfg, latencies_ms) -> list[dict]:
 
 def scan_definitions(args) -> tuple[dict, dict, list[dict]]:
     """The stream scan (latency x interval), the reset reference and the time courses."""
-    fixed = dict(parse_override(o) for o in args.overrides)
-    if args.data_dir:
-        fixed["data.dir"] = str(Path(args.data_dir).resolve())
-    if args.quick:
-        fixed.update({"data.n_train": 20, "data.n_test": 20, "train.epochs": 1})
+    fixed = protocol_overrides(args, {"data.n_train": 20, "data.n_test": 20, "train.epochs": 1})
     fixed["ern.integration"] = "simulated"
     cfg = spiking_protocol_config(args, fixed, "ERN timing")
     courses = time_courses(cfg, args.latencies)

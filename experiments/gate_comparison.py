@@ -32,9 +32,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from _common import add_protocol_arguments, claim_line, run_main, run_protocol, save_figure, table
+from _common import (add_protocol_arguments, claim_line, protocol_overrides, run_main, run_protocol, save_figure,
+                     table)
 
-from spikegate.config import parse_override, resolve
+from spikegate.config import resolve
 from spikegate.energy.catalogue import load_catalogue
 from spikegate.errors import ConfigError
 from spikegate.files import write_json
@@ -88,11 +89,7 @@ def parser():
 
 def fixed_settings(args) -> dict:
     """The settings every point shares; checked (the whole protocol's configs) before any training."""
-    fixed = dict(parse_override(o) for o in args.overrides)
-    if args.data_dir:
-        fixed["data.dir"] = str(Path(args.data_dir).resolve())
-    if args.quick:
-        fixed.update({"data.n_train": 200, "data.n_test": 100, "train.epochs": 1})
+    fixed = protocol_overrides(args, {"data.n_train": 200, "data.n_test": 100, "train.epochs": 1})
     fixed.update({"data.n_validation": args.n_validation, "train.validate_every": args.validate_every})
     cfg = resolve(args.model, list(fixed.items()))
     if cfg.backend.name != "spiking":

@@ -9,7 +9,8 @@ its best mean *validation* accuracy (a split held out from the training images).
 source: test accuracy (mean, 95 % t-interval over seeds), writes, the fraction of presentations
 that opened the gate, and for the spiking ERN how often its gate agreed with the ideal gate on
 the same presentations (the ideal decision is still made and recorded beside it) over the last
-training segment. The bars: agreement >= 90 % and accuracy within 1 point of the ideal ERN.
+training segment. The bars: agreement >= 90 % and accuracy at most 1 point below the ideal ERN's
+(the summary also says whether the two are within 1 point either way).
 The training window is the test window. Writes ``results/spiking_ern/<model>/summary.json``,
 ``figure.png``/``.svg`` and the scan store ``store/``.
 
@@ -23,17 +24,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _common import (add_protocol_arguments, claim_line, finish_figure, pyplot, run_main, run_protocol, save_figure,
-                     spiking_protocol_config, table)
+from _common import (add_protocol_arguments, claim_line, finish_figure, protocol_overrides, pyplot, run_main,
+                     run_protocol, save_figure, spiking_protocol_config, table)
 
 from gate_comparison import best_rate, eta_axis, mean_sd, t_interval
-from spikegate.config import parse_override
 from spikegate.errors import ConfigError
 from spikegate.files import write_json
 from spikegate.scan import load_scan
 
 SOURCES = ("ideal", "spiking")
-CLAIM = "an ERN made by a monitoring population gates like the ideal ERN (>= 90 % agreement) and learns as well"
+CLAIM = ("an ERN made by a monitoring population gates like the ideal ERN (>= 90 % agreement) and learns as well "
+         "(at most 1 point below it)")
 
 
 def parser():
@@ -53,11 +54,8 @@ def parser():
 
 def fixed_settings(args) -> dict:
     """Settings every point shares, checked before any training."""
-    fixed = dict(parse_override(o) for o in args.overrides)
-    if args.data_dir:
-        fixed["data.dir"] = str(Path(args.data_dir).resolve())
+    fixed = protocol_overrides(args, {"data.n_train": 60, "data.n_test": 40, "train.epochs": 1})
     if args.quick:
-        fixed.update({"data.n_train": 60, "data.n_test": 40, "train.epochs": 1})
         args.n_validation, args.validate_every = min(args.n_validation, 40), min(args.validate_every, 60)
     fixed.update({"ern.integration": "simulated", "gate.name": "ern", "data.n_validation": args.n_validation,
                   "train.validate_every": args.validate_every})
@@ -87,7 +85,7 @@ def source_summary(source: str, eta: str, rows: list) -> dict:
 
 def figure(lines: list, title: str):
     plt = pyplot()
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(8.5, 3.6))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"wspace": 0.4})
     for k, line in enumerate(lines):
         ax.errorbar([k], [line["test_accuracy_percent"]], yerr=[line["test_accuracy_ci95"]], fmt="o", capsize=4)
         ax.plot([k] * line["seeds"], line["test_accuracy_per_seed"], "k.", alpha=0.4)
@@ -95,7 +93,8 @@ def figure(lines: list, title: str):
     labels = [f"{line['source']}\n(eta {line['eta']})" for line in lines]
     for axis in (ax, bx):
         axis.set_xticks(range(len(lines)), labels)
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlim(-0.6, len(lines) - 0.4)
+    ax.set_ylabel("test accuracy (%), 95 % interval")
     bx.set_ylabel("writes")
     return finish_figure(fig, (ax, bx), title)
 
@@ -117,7 +116,8 @@ def main():
     ideal, spiking = lines
     gap = spiking["test_accuracy_percent"] - ideal["test_accuracy_percent"]
     summary = {"experiment": "spiking_ern", "model": model, "quick": args.quick, "claim": CLAIM, "seeds": args.seeds,
-               "eta_scale": args.eta_scale, "overrides": fixed, "lines": lines, "accuracy_gap_points": gap}
+               "eta_scale": args.eta_scale, "overrides": fixed, "lines": lines, "accuracy_gap_points": gap,
+               "within_one_point": bool(abs(gap) <= 1.0)}
     write_json(folder / "summary.json", summary)
     save_figure(figure(lines, f"{model}: ideal against spiking ERN (simulated, gate ern), each at its best "
                               f"learning rate, {len(args.seeds)} seeds"), folder)
@@ -129,8 +129,9 @@ def main():
                                 if "gate_agreement_percent" in r else "")} for r in lines],
                 ["source", "eta", "test acc %", "best val %", "writes", "gated", "agreement"]))
     measured = (f"gates agree on {spiking['gate_agreement_percent']:.1f} % of the last segment's decisions; "
-                f"accuracy {gap:+.2f} points against the ideal ERN")
-    agrees = None if args.quick else bool(spiking["gate_agreement_percent"] >= 90 and abs(gap) <= 1.0)
+                f"accuracy {gap:+.2f} points against the ideal ERN ({'within' if abs(gap) <= 1 else 'not within'} 1 "
+                f"point either way)")
+    agrees = None if args.quick else bool(spiking["gate_agreement_percent"] >= 90 and gap >= -1.0)
     print(claim_line("Yeung et al. 2004", CLAIM, measured, agrees))
     print(f"summary: {folder / 'summary.json'}")
 

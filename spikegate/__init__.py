@@ -22,7 +22,8 @@ from .startup import import_brian
 import_brian()   # before anything else imports Brian2 (see spikegate.startup)
 
 from .errors import ConfigError, DataError, EnergyError, ParameterError, SpikegateError  # noqa: E402
-from .model import (LIF, Always, ERNGate, ERNSignal, ErrorMonitor, Gate, Lazy, Margin, Memorized, MetabolicReserve, MistakeMemory,
+from .model import (LIF, Always, ERNGate, ERNSignal, ErrorMonitor, Gate, Lazy, Margin, Memorized, MetabolicReserve,
+                    MistakeMemory,
                     NetworkSpec, NeuronEquations, PoissonInput, Random, RateSpec, Restriction, SynapseFormat,
                     SynapticCaching, ThreeFactorRule, Trace, gate_decision,
                     make_gate, memory_decay, memory_gate, memory_update)

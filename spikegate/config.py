@@ -352,7 +352,8 @@ def parameters_markdown() -> str:
     sections = [("data", DataSpec), ("train", TrainingSpec), ("reserve", MetabolicReserve),
                 ("network (spiking)", NetworkSpec), ("neuron (LIF, the default)", LIF),
                 ("neuron (model = \"equations\")", NeuronEquations), ("input", PoissonInput), ("rule", ThreeFactorRule),
-                ("ern", ERNSignal), ("error_monitor", ErrorMonitor), ("network and rate (rate)", RateSpec), ("restrict", Restriction),
+                ("ern", ERNSignal), ("error_monitor", ErrorMonitor), ("network and rate (rate)", RateSpec),
+                ("restrict", Restriction),
                 ("caching", SynapticCaching)]
     sections += [(f"gate (name = \"{name}\")", cls) for name, cls in GATES.items() if cls.params()]
     out = ["# Model-file parameters", "",

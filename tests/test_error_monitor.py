@@ -22,8 +22,8 @@ PER_CLASS = 4
 
 def _spec(delay=30 * ms, window=120 * ms, sigma=0 * mV, mode="reset", isi=0 * ms, eta=2 / second):
     rule = ThreeFactorRule(eta=eta, tau_e=20 * ms, nu_target=200 * Hz, w_max=8.0)
-    return NetworkSpec(layers=(16, 3), dt=1 * ms, t_stim=T_STIM, w_scale=3 * mV, rule=rule, input=PoissonInput(400 * Hz),
-                       stimulus_mode=mode, isi=isi,
+    return NetworkSpec(layers=(16, 3), dt=1 * ms, t_stim=T_STIM, w_scale=3 * mV, rule=rule,
+                       input=PoissonInput(400 * Hz), stimulus_mode=mode, isi=isi,
                        ern=ERNSignal(latency=10 * ms, tau=20 * ms, rise=0 * ms, window=window, integration="simulated",
                                      source="spiking"),
                        error_monitor=ErrorMonitor(neurons_per_class=PER_CLASS, delay=delay, sigma=sigma))

@@ -107,7 +107,8 @@ class ErrorMonitor(Declaration):
     v_threshold: Quantity = param(-1.2 * mV, unit=mV,
                                   doc="threshold of the monitor neurons at their release (below rest: they fire "
                                       "unless the label's lead holds them down)")
-    v_reset: Quantity = param(-10 * mV, unit=mV, doc="reset of the monitor neurons (far below rest: about one spike per neuron and decision)")
+    v_reset: Quantity = param(-10 * mV, unit=mV,
+                              doc="reset of the monitor neurons (far below rest: about one spike per neuron and decision)")
     v_rest: Quantity = param(0 * mV, unit=mV, doc="rest of the monitor neurons")
     sigma: Quantity = param(0.25 * mV, unit=mV, minimum=0 * mV, doc="membrane noise of each monitor neuron")
     w_rival: Quantity = param(1 * mV, unit=mV, minimum=0 * mV, strict_min=True,

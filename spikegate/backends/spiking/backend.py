@@ -6,7 +6,8 @@ from brian2 import ms, second
 
 from ...errors import ConfigError, ParameterError
 from ...ledger import EnergyLedger
-from ...model import (LIF, NEURON_MODELS, ERNSignal, ErrorMonitor, NetworkSpec, NeuronEquations, PoissonInput, SynapseFormat,
+from ...model import (LIF, NEURON_MODELS, ERNSignal, ErrorMonitor, NetworkSpec, NeuronEquations, PoissonInput,
+                      SynapseFormat,
                       ThreeFactorRule)
 from ..base import Backend, neurobench_record
 from ..brian import codegen_target

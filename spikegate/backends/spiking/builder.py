@@ -355,7 +355,8 @@ class _Builder:
             writes, spikes = eq.ledger_sums(k)
             ops.append(self.tick(red_post, writes, 11, f"{red_post.name}_op"))
             ops.append(self.tick(red_pre, spikes, 11, f"{red_pre.name}_op"))
-        net.control_monitor = b2.StateMonitor(net.control, eq.recorded(P, self.spiking), record=0, when="start", order=12,
+        net.control_monitor = b2.StateMonitor(net.control, eq.recorded(P, self.spiking), record=0, when="start",
+                                              order=12,
                                               clock=self.tick_clock, name=f"{nm}_control_monitor")
         net.count_monitor = b2.StateMonitor(net.output, "n", record=True, when="start", order=12,
                                             clock=self.tick_clock, name=f"{nm}_count_monitor")

@@ -80,7 +80,8 @@ def _layout(spec: NetworkSpec, net, device, namespace: dict) -> dict:
     results = {f"w{k}": {"file": device.get_array_filename(s.variables["w"]), "dtype": np.dtype(s.variables["w"].dtype).str}
                for k, s in enumerate(net.synapses)}
     results.update({f"record.{v}": {"file": device.get_array_filename(mon.variables[v]),
-                                    "dtype": np.dtype(mon.variables[v].dtype).str} for v in recorded(len(net.synapses), spec.ern.spiking)})
+                                    "dtype": np.dtype(mon.variables[v].dtype).str}
+                    for v in recorded(len(net.synapses), spec.ern.spiking)})
     n = net.count_monitor.variables["n"]
     results["counts"] = {"file": device.get_array_filename(n), "dtype": np.dtype(n.dtype).str,
                          "columns": len(net.output)}
