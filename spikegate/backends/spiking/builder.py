@@ -254,7 +254,6 @@ class _Builder:
         monitor.monitored = np.repeat(np.arange(n_out), per_class)
         one_to_one = dict(i=np.arange(n_out), j=np.arange(n_out))
         delay = spec.error_monitor.delay
-        to_ern = eq.MONITOR_TO_ERN if self.rise else eq.MONITOR_TO_ERN.split("\n")[0]
         by_class = dict(i=np.repeat(np.arange(n_out), per_class), j=np.arange(n_out * per_class))
         wiring = [  # (pre, post, name, on_pre, connection, delay)
             (source, relay, "label_relay", eq.LABEL_TO_RELAY, one_to_one, 0 * ms),
@@ -263,7 +262,7 @@ class _Builder:
             (output, monitor, "output_monitor", eq.OUTPUT_TO_MONITOR, by_class, delay + spec.dt),
             (source, monitor, "label_monitor", eq.LABEL_TO_MONITOR, by_class, delay + spec.dt),
             (relay, monitor, "relay_monitor", eq.RELAY_TO_MONITOR, None, delay),
-            (monitor, net.ern_group, "monitor_ern", to_ern, None, 0 * ms),
+            (monitor, net.ern_group, "monitor_ern", eq.monitor_to_ern(self.rise), None, 0 * ms),
             (monitor, net.control, "monitor_count", eq.MONITOR_TO_CONTROL, None, 0 * ms)]
         synapses = []
         for pre, post, name, code, connection, lag in wiring:
@@ -356,8 +355,7 @@ class _Builder:
             ops.append(self.tick(red_post, writes, 11, f"{red_post.name}_op"))
             ops.append(self.tick(red_pre, spikes, 11, f"{red_pre.name}_op"))
         net.control_monitor = b2.StateMonitor(net.control, eq.recorded(P, self.spiking), record=0, when="start",
-                                              order=12,
-                                              clock=self.tick_clock, name=f"{nm}_control_monitor")
+                                              order=12, clock=self.tick_clock, name=f"{nm}_control_monitor")
         net.count_monitor = b2.StateMonitor(net.output, "n", record=True, when="start", order=12,
                                             clock=self.tick_clock, name=f"{nm}_count_monitor")
         return ops

@@ -630,9 +630,15 @@ MONITOR_RELEASE = "t_release = valid * (t + release) + (1 - valid) * t_release"
 OUTPUT_TO_MONITOR = "v_post += w_rival_post"
 LABEL_TO_MONITOR = "v_post += w_omission_post"
 RELAY_TO_MONITOR = "v_post -= w_label_post + int(i == monitored_post) * w_veto_post"
-#: Each monitor spike adds the kernel k(t - t_s) / N_c to the ERN, which saturates at the amplitude of
-#: a full error (as the ideal drive does), and counts towards the gate.
-MONITOR_TO_ERN = "Ed_post = clip(Ed_post + per_spike_post, 0, 1)\nEr_post = clip(Er_post + per_spike_post, 0, 1)"
+
+
+def monitor_to_ern(rise: bool) -> str:
+    """Each monitor spike adds the kernel k(t - t_s) / N_c to the ERN (``Er`` only when the kernel
+    rises), which saturates at the amplitude of a full error, as the ideal drive does."""
+    return "Ed_post = clip(Ed_post + per_spike_post, 0, 1)" + (
+        "\nEr_post = clip(Er_post + per_spike_post, 0, 1)" if rise else "")
+
+
 MONITOR_TO_CONTROL = "n_err_post += 1"
 #: On the reset schedule the monitor and the relays start from rest with each stimulus.
 MONITOR_RESET_ROW = f"{_KEEP}v = v_rest + (v - v_rest) * keep"
