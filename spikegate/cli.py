@@ -71,7 +71,7 @@ def cmd_train(args) -> int:
         cfg = resolve(args.model, args.overrides, args.gate)
         out = Path("runs") / default_run_name(cfg.name, cfg.gate.name.split("(")[0])
     result = train(args.model, gate=args.gate, overrides=args.overrides, out=out, data_dir=args.data_dir,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, init_from=args.init_from)
     print(format_summary(result.metrics))
     print(f"\nrun directory: {result.run_dir}")
     return 0
@@ -194,11 +194,12 @@ def _slug(s: str) -> str:
 
 
 def cmd_energy(args) -> int:
-    """``spikegate energy``: print the tables and write the files."""
+    """``spikegate energy``: a run's summary (``--full``: its tables before it) or ``--compare``'s
+    runs by gate and seed; the files written are the same either way."""
     from . import energy
     from .units import check_number
 
-    bits = energy.check_bits(args.bits, "--bits")
+    bits = None if args.bits is None else energy.check_bits(args.bits, "--bits")
     spb = float(check_number("--synapses-per-bit", args.synapses_per_bit, minimum=0, strict_min=True))
     per_write = energy.check_abs_dw_per_write(args.abs_dw_per_write)
     bases = energy.check_bases(args.basis)
@@ -209,6 +210,9 @@ def cmd_energy(args) -> int:
     energy.select(cat, args.technology)  # unknown names fail before any run is read
     if args.compare and args.run_dir:
         raise EnergyError("give either one RUN_DIR or --compare DIR1 DIR2 ..., not both")
+    if args.full and args.compare:
+        raise EnergyError("--full: only with one RUN_DIR; --compare prints all of its tables already "
+                          "(allowed: spikegate energy RUN_DIR --full)")
     try:
         energy.biology_reference(cat, energy.bits_per_synapse(), spb)
     except ParameterError as exc:
@@ -230,23 +234,23 @@ def cmd_energy(args) -> int:
         print(energy.format_compare(records))
         print(f"\nenergy to reach test accuracy {target:.4f} on {energy.select(cat, [tech])[0].name} "
               f"(learning = writes; total = learning + computing):")
-        print(text_table([[Path(t["run"]).name, t["gate"], "no" if not t["reached"] else f"{t['presentations']:,}",
+        print(text_table([[t["label"], "no" if not t["reached"] else f"{t['presentations']:,}",
                            "-" if not t["reached"] else f"{t['learning_j']:.3g}",
                            "-" if not t["reached"] else f"{t['total_j']:.3g}"] for t in targets],
-                         ["run", "gate", "presentations", "learning J", "total J"]))
+                         ["run", "presentations", "learning J", "total J"]))
     else:
         if not args.run_dir:
             raise EnergyError("give a run directory (spikegate energy RUN_DIR) or --compare DIR1 DIR2 ...")
         records = energy.report(args.run_dir, bits, cat, args.technology, synapses_per_bit=spb)
         rows = energy.bill(args.run_dir, bits, args.catalogue, args.technology, bases, per_write, spb)
+        text = energy.summary(args.run_dir, rows, bits, args.technology, spb, given="--bits")
         paths = energy.write_bill(rows, out_dir) + energy.write_report(records, out_dir)
-        print(energy.format_report(records))
-        print("\nthe whole bill: learning beside computing\n")
-        print(energy.format_bill(rows))
-        nb = energy.run_metrics(args.run_dir).get("neurobench")
-        if nb:
-            print("\nNeuroBench-style metrics (per training presentation): " + energy.format_neurobench(nb))
-    print(f"\nwrote {', '.join(str(p) for p in paths)}")
+        if args.full:
+            print(energy.format_report(records) + "\n\nthe whole bill: learning beside computing\n\n"
+                  + energy.format_bill(rows) + "\n\nsummary\n")
+        print(text)
+    print("\n" + energy.format_written(paths, "" if args.full or args.compare else
+                                       "--full prints the tables of every technology and basis"))
     return 0
 
 
@@ -270,6 +274,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--data-dir", help="directory with the MNIST IDX files")
     p.add_argument("--device", choices=("runtime", "cpp_standalone"),
                    help="spiking: Brian2's runtime or the compiled engine (sets train.device)")
+    p.add_argument("--init-from", metavar="RUN_DIR",
+                   help="continue a run: its checkpoint.npz brings weights, mistake memory, epoch order and (runtime "
+                        "engine) the network's state and random stream; train.epochs more epochs follow")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -327,11 +334,12 @@ def _energy_parser(sub) -> None:
     p.set_defaults(handler=cmd_energy)
     p.add_argument("run_dir", nargs="?", help="run directory (reads metrics.json and ledger.npz)")
     p.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="put several runs side by side")
-    p.add_argument("--bits", default="32", help="bits per stored weight (default 32, float32)")
+    p.add_argument("--bits", help="bits per stored weight, for writes, weight reads and the NeuroBench footprint "
+                                  "(default: the run's synapse format, synapse.bits; 32, float32, for float synapses)")
     p.add_argument("--catalogue", help="TOML file of technologies merged over the default catalogue")
     p.add_argument("--technology", nargs="+", action="extend", metavar="NAME",
-                   help="technologies to report (default: all; with --compare: SRAM-32KB DRAM Loihi "
-                        "long-term-memory)")
+                   help="technologies to report (default: all in the files and --full, SRAM-32KB DRAM Loihi "
+                        "long-term-memory in the summary and with --compare)")
     p.add_argument("--synapses-per-bit", default="1",
                    help="biology: synapses changed per stored bit of long-term memory (default 1)")
     p.add_argument("--basis", nargs="+", action="extend", metavar="BASIS",
@@ -343,6 +351,8 @@ def _energy_parser(sub) -> None:
                                              "(default: the lowest best accuracy of the runs)")
     p.add_argument("--out", help="output directory (default: the run directory; with --compare: .)")
     p.add_argument("--force", action="store_true", help="replace energy outputs that exist already")
+    p.add_argument("--full", action="store_true", help="one RUN_DIR: print the full tables (the writes per technology, "
+                                                       "the bill per technology and basis) before the summary")
 
 
 def _check_arguments(argv) -> None:

@@ -153,11 +153,18 @@ def split_key(key: str) -> tuple[str, str]:
     return section, name
 
 
+#: Keys a user may try to continue a run with: the error names --init-from.
+CONTINUE_KEYS = ("initial_weights", "init_from", "init", "checkpoint", "resume")
+
+
 def _check_key(section: str, name: str) -> None:
     if section not in SCHEMA:
         raise ConfigError(f"unknown config section [{section}]; allowed: {', '.join(s for s in SCHEMA if s)}")
     if name not in SCHEMA[section]:
         where = f"{section}.{name}" if section else name
+        if name in CONTINUE_KEYS:     # what a user continuing a run reaches for first
+            raise ConfigError(f"unknown config key {where!r}: a run is continued with spikegate train MODEL "
+                              "--init-from RUN_DIR (its checkpoint.npz), not a config key")
         raise ConfigError(f"unknown config key {where!r}; allowed keys in "
                           f"{'[' + section + ']' if section else 'the top level'}: {', '.join(SCHEMA[section])}")
 

@@ -90,6 +90,14 @@ class Dataset:
                        self.y_test[:n_test], self.n_classes, self.x_train[avail:], self.y_train[avail:])
 
 
+def float_labels(where: str, y: np.ndarray, n_classes: int) -> str:
+    """The one line for labels of a float type (``y.astype(int)`` is the user's call, not ours)."""
+    frac = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+    first = f"e.g. {y[frac[0]].item()!r} at index {int(frac[0])}; " if len(frac) else ""
+    return (f"{where}: float labels ({y.dtype}; {first}class labels are integers in [0, {n_classes - 1}]); "
+            "convert whole numbers with y.astype(int)")
+
+
 def validate(ds: Dataset, n_pixels: int | None = None, n_classes: int | None = None) -> Dataset:
     """Check shapes, pixel values and labels; raise :class:`DataError` naming the problem."""
     n_classes = ds.n_classes if n_classes is None else n_classes
@@ -112,9 +120,8 @@ def validate(ds: Dataset, n_pixels: int | None = None, n_classes: int | None = N
             raise DataError(f"{where}: NaN or infinite pixel values; allowed: finite values in [0, 1]")
         if x.size and (x.min() < 0 or x.max() > 1):
             raise DataError(f"{where}: pixel values in [{x.min():g}, {x.max():g}]; allowed: [0, 1]")
-        if not np.issubdtype(np.asarray(y).dtype, np.integer):
-            if not np.all(np.isfinite(y)) or not np.all(np.asarray(y) == np.round(y)):
-                raise DataError(f"{ds.name} y_{part}: labels must be integers in [0, {n_classes - 1}]")
+        if not np.issubdtype(np.asarray(y).dtype, np.integer) and len(y):
+            raise DataError(float_labels(f"{ds.name} y_{part}", np.asarray(y), n_classes))
         y = np.asarray(y)
         bad = (y < 0) | (y >= n_classes)
         if np.any(bad):

@@ -5,7 +5,8 @@ A run directory holds
 * ``config.toml``: the resolved model (every default written out; it trains again as is);
 * ``metrics.json``: the results (:func:`spikegate.training.train` lists the keys);
 * ``weights.npz``: ``w0, w1, ...`` after training and ``w0_initial, ...`` before;
-* ``ledger.npz``: the per-presentation :class:`~spikegate.ledger.EnergyLedger`.
+* ``ledger.npz``: the per-presentation :class:`~spikegate.ledger.EnergyLedger`;
+* ``checkpoint.npz``: where the training can go on from (``spikegate train --init-from``).
 
 :func:`write_run` writes them into a hidden temporary directory beside the target and
 renames it into place at the very end (:func:`spikegate.files.atomic_path`), so an
@@ -48,11 +49,16 @@ class RunRecord:
         return self.path.name or str(self.path)
 
 
-def write_run(out, config_toml: str, metrics: dict, ledger: EnergyLedger, initial, final) -> Path:
-    """Write all run files into a temporary sibling directory, then rename it to ``out``."""
+def write_run(out, config_toml: str, metrics: dict, ledger: EnergyLedger, initial, final, checkpoint=None) -> Path:
+    """Write all run files (and ``checkpoint.npz``, :mod:`spikegate.checkpoint`) into a temporary sibling
+    directory, then rename it to ``out``."""
     out = Path(out)
     with atomic_path(out, directory=True) as tmp:
         (tmp / CONFIG).write_text(config_toml)
+        if checkpoint is not None:
+            from .checkpoint import CHECKPOINT, write_training
+
+            write_training(tmp / CHECKPOINT, checkpoint)
         np.savez_compressed(tmp / WEIGHTS, **{f"w{k}": w for k, w in enumerate(final)},
                             **{f"w{k}_initial": w for k, w in enumerate(initial)})
         ledger.save(tmp / LEDGER)

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import data as data_mod
 from .backends import Classifier, present_test_set
+from .checkpoint import TrainingCheckpoint, read_training
 from .config import RunConfig, resolve
 from .errors import ConfigError, DataError, ParameterError
 from .ledger import EnergyLedger
@@ -37,6 +38,7 @@ class TrainResult:
     run_dir: Path | None
     initial_weights: list = field(default_factory=list)   # per projection, before training
     final_weights: list = field(default_factory=list)     # per projection, after training
+    checkpoint: TrainingCheckpoint | None = None            # where the epoch loop ended (run_dir/checkpoint.npz)
 
     @property
     def test_accuracy(self) -> float:
@@ -88,7 +90,7 @@ class _Progress:
 
 
 def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None, progress: bool = True,
-          dataset: data_mod.Dataset | None = None, samples=None, initial_weights=None) -> TrainResult:
+          dataset: data_mod.Dataset | None = None, samples=None, initial_weights=None, init_from=None) -> TrainResult:
     """Train a model specification and (optionally) write a run directory.
 
     Parameters
@@ -111,6 +113,12 @@ def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None,
     initial_weights : list of arrays, optional
         Start from these weights (one array per projection, as ``classifier.weights(k)``
         returns them) instead of the model's random initial weights.
+    init_from : path, optional
+        A run directory to continue: its ``checkpoint.npz`` brings the weights, the mistake
+        memory (or the random gate's coin), the epoch order and, on the runtime engine, the
+        network's whole state and random stream; epochs count on from the run's. Training 2
+        epochs and continuing for 1 equals 3 epochs in one run, bit for bit on the runtime
+        engine (tests after every epoch, the default, or no validation split).
 
     Returns
     -------
@@ -132,12 +140,23 @@ def train(model, gate: str | None = None, overrides=(), out=None, data_dir=None,
         ds = data_mod.validate(dataset, n_pixels=cfg.spec.n_in, n_classes=cfg.spec.n_out)
         ds = ds.subset(cfg.data.n_train, cfg.data.n_test, cfg.data.n_validation)
     samples = _checked_samples(samples, len(ds.x_train))
+    start = _checkpoint(init_from, initial_weights, cfg, len(samples))
     with simulation(cfg):
-        result = _train(cfg, ds, samples, initial_weights, progress)
+        result = _train(cfg, ds, samples, initial_weights, progress, start)
+    if start is not None:
+        result.metrics.update(init_from=str(init_from), epochs_before=start.epochs)
     if out is not None:
         result.run_dir = write_run(out, cfg.to_toml(), result.metrics, result.ledger, result.initial_weights,
-                                   result.final_weights)
+                                   result.final_weights, result.checkpoint)
     return result
+
+
+def _checkpoint(init_from, initial_weights, cfg, n_train: int) -> TrainingCheckpoint | None:
+    if init_from is None:
+        return None
+    if initial_weights is not None:
+        raise ConfigError("init_from and initial_weights: give one (a checkpoint brings its weights)")
+    return read_training(init_from, cfg, n_train)
 
 
 def check_bounds(cfg: RunConfig, n_presentations: int) -> None:
@@ -186,7 +205,8 @@ def _checked_samples(samples, n_train: int) -> np.ndarray:
     return samples.astype(np.int64)
 
 
-def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_weights, progress) -> TrainResult:
+def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_weights, progress,
+           start: TrainingCheckpoint | None = None) -> TrainResult:
     tc = cfg.training
     n_train, n_test = len(samples), len(ds.x_test)
     t_begin = time.perf_counter()
@@ -215,19 +235,33 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
                                 "projections")
             for k, w in enumerate(initial_weights):
                 clf.set_weights(k, w)
+        if start is not None:
+            _continue(clf, tester, start)
         initial = [clf.weights(k) for k in range(cfg.spec.n_projections)]
         loop = _EpochLoop(cfg, ds, samples, clf, tester, EnergyLedger(projection_names(cfg.spec.layers),
-                                                                      cfg.spec.alpha, initial), bar)
+                                                                      cfg.spec.alpha, initial), bar, start)
         loop.run(segment, evaluate_each)
     finally:
         gc.unfreeze()
         bar.close()
     final = [clf.weights(k) for k in range(cfg.spec.n_projections)]
     metrics = _metrics(cfg, ds, loop.ledger, final, n_train, loop.curves, loop.test_log, loop.reached,
-                       time.perf_counter() - t_begin, loop.train_seconds)
-    metrics["compile_seconds"] = compile_seconds
+                       time.perf_counter() - t_begin, loop.train_seconds, compile_seconds)
     metrics.update(loop.validation.summary())
-    return TrainResult(cfg, metrics, loop.ledger, clf, None, initial, final)
+    return TrainResult(cfg, metrics, loop.ledger, clf, None, initial, final, loop.checkpoint)
+
+
+def _continue(clf, tester, start: TrainingCheckpoint) -> None:
+    """Put a checkpoint into freshly built classifiers: the whole state where both sides have one
+    (the runtime engine), else the weights."""
+    where = "--init-from checkpoint"
+    if start.network and hasattr(clf, "set_state_arrays"):
+        clf.set_state_arrays(start.network, where)
+    else:
+        for k, w in enumerate(start.weights):
+            clf.set_weights(k, w)
+    if tester is not clf and start.tester and hasattr(tester, "set_state_arrays"):
+        tester.set_state_arrays(start.tester, where)
 
 
 def _build_classifiers(cfg: RunConfig, ds, bar) -> tuple:
@@ -256,11 +290,18 @@ class _EpochLoop:
     segment, drives the mistake memory between segments (exact: each sample once per epoch),
     records every presentation and tests after the segments that ask for it."""
 
-    def __init__(self, cfg: RunConfig, ds, samples, clf, tester, ledger: EnergyLedger, bar):
+    def __init__(self, cfg: RunConfig, ds, samples, clf, tester, ledger: EnergyLedger, bar,
+                 start: TrainingCheckpoint | None = None):
         self.cfg, self.ds, self.samples, self.clf, self.tester, self.ledger, self.bar = \
             cfg, ds, samples, clf, tester, ledger, bar
-        gate = cfg.gate
-        self.memory = gate.presentation_gates(len(samples), cfg.seed)    # a mistake memory, a coin, or None
+        # a mistake memory, a coin, or None; a checkpoint's where training goes on
+        self.memory = start.memory if start is not None else cfg.gate.presentation_gates(len(samples), cfg.seed)
+        self.order = np.random.default_rng(cfg.seed + 1)     # each epoch's permutation
+        if start is not None:
+            self.order.bit_generator.state = start.order_state
+        self.epochs_before = start.epochs if start is not None else 0
+        self.presentations_before = start.presentations if start is not None else 0
+        self.checkpoint: TrainingCheckpoint | None = None
         self.validation = ValidationMonitor(cfg, ds, clf, tester, bar)
         self.test_idx = np.arange(len(ds.x_train), len(ds.x_train) + len(ds.x_test))
         self.curves, self.test_log, self.reached, self.train_seconds = [], None, None, 0.0
@@ -271,28 +312,45 @@ class _EpochLoop:
         where it says so."""
         tc, n = self.cfg.training, len(self.samples)
         ends = _segment_ends(segment, tc.validate_every if self.validation.enabled else 0, n)
-        rng = np.random.default_rng(self.cfg.seed + 1)
-        for epoch in range(1, tc.epochs + 1):
-            order = rng.permutation(n)   # positions in `samples`: the memory's index
+        last_epoch = self.epochs_before + tc.epochs
+        for epoch in range(self.epochs_before + 1, last_epoch + 1):
+            order = self.order.permutation(n)   # positions in `samples`: the memory's index
             self.clf.set_learning_scale(tc.learning_scale(epoch))
             memgate = self.memory.gate(order) if self.memory is not None else None
             for start, stop in zip([0] + ends[:-1], ends):
                 point = self._train_segment(epoch, order[start:stop],
                                             None if memgate is None else memgate[start:stop])
-                if (stop == n and epoch == tc.epochs) or (evaluate_each and (stop % segment == 0 or stop == n)):
+                boundary_test = evaluate_each and (stop % segment == 0 or stop == n)
+                if stop == n and epoch == last_epoch and not boundary_test:
+                    self.checkpoint = self._snapshot(epoch)   # before the test that only ends the run
+                if (stop == n and epoch == last_epoch) or boundary_test:
                     self._test(point, epoch)
                 self.curves.append(point)
                 if self.validation.due(stop, stop == n):
                     point["validation_accuracy"] = self.validation.validate(epoch, self.ledger)["validation_accuracy"]
                     if self.validation.should_stop():
                         self.validation.stop()
+                        self.checkpoint = self.checkpoint or self._snapshot(epoch)
                         self._test(point, epoch)
                         return
                 if tc.target_accuracy and point.get("test_accuracy", 0.0) >= tc.target_accuracy:
                     self.reached = point
+                    self.checkpoint = self.checkpoint or self._snapshot(epoch)
                     return
+        self.checkpoint = self.checkpoint or self._snapshot(last_epoch)
         if self.test_log is None or "test_accuracy" not in self.curves[-1]:
-            self._test(self.curves[-1], tc.epochs)
+            self._test(self.curves[-1], last_epoch)
+
+    def _snapshot(self, epoch: int) -> TrainingCheckpoint:
+        """Where training stands after ``epoch``: what ``--init-from`` goes on from."""
+        import copy
+
+        clf, tester = self.clf, self.tester
+        return TrainingCheckpoint(
+            epoch, self.presentations_before + self.ledger.n_presentations,
+            [clf.weights(k) for k in range(self.cfg.spec.n_projections)], self.order.bit_generator.state,
+            copy.deepcopy(self.memory), clf.state_arrays() if hasattr(clf, "state_arrays") else {},
+            tester.state_arrays() if tester is not clf and hasattr(tester, "state_arrays") else {})
 
     def _train_segment(self, epoch: int, pos, memgate) -> dict:
         idx = self.samples[pos]
@@ -327,8 +385,10 @@ def _gate_agreement(cfg, log) -> dict:
             "gate_agreement": float(np.mean(log.gate_open == log.reference_gate))}
 
 
-def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, train_seconds) -> dict:
+def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, train_seconds,
+             compile_seconds) -> dict:
     n_test = len(ds.x_test)
+    n_tested = n_test * sum("test_accuracy" in c for c in curves)    # test presentations (each curve point tested)
     last_epoch = ledger.mistake[-min(n_train, ledger.n_presentations):]
     metrics = {
         "model": cfg.name,
@@ -348,8 +408,10 @@ def _metrics(cfg, ds, ledger, final, n_train, curves, test_log, reached, wall, t
         "diverged": not all(np.isfinite(w).all() for w in final),
         "wall_seconds": wall,
         "train_seconds": train_seconds,
-        "presentations_per_second": (ledger.n_presentations + len(curves) * n_test) / wall,
-        **cfg.backend.run_metrics(cfg, ledger.n_presentations, len(curves) * n_test),
+        "compile_seconds": compile_seconds,
+        # the rate of training and testing: building and compiling the network is not part of it
+        "presentations_per_second": (ledger.n_presentations + n_tested) / max(wall - compile_seconds, 1e-9),
+        **cfg.backend.run_metrics(cfg, ledger.n_presentations, n_tested),
         "operations": cfg.backend.operation_counts(ledger),
         "neurobench": cfg.backend.neurobench(cfg.spec, ledger, final),
         "curves": curves,

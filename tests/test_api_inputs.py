@@ -43,8 +43,12 @@ CASES = {
     "negative sample": (lambda c, w: c.present([-1], [0]), DataError, r"samples: value -1 outside \[0, 2\]"),
     "samples as a matrix": (lambda c, w: c.present([[0, 1]], [0, 1]), DataError, "one-dimensional"),
     "text samples": (lambda c, w: c.present(["a"], [0]), DataError, "samples: values of type <U1"),
-    "float label": (lambda c, w: c.present([0, 1], [0.0, 1.7]), DataError, "labels: value 1.7 is not an integer"),
-    "NaN label": (lambda c, w: c.present([0, 1], [0, np.nan]), DataError, "labels: contains NaN"),
+    "float label": (lambda c, w: c.present([0, 1], [0.0, 1.7]), DataError,
+                    r"labels: float labels \(float64; e.g. 1.7 at index 1; class labels are integers in \[0, 2\]\)"),
+    "whole float labels": (lambda c, w: c.present([0, 1], [0.0, 1.0]), DataError,
+                           r"labels: float labels \(float64; class labels are integers in \[0, 2\]\); convert whole "
+                           r"numbers with y.astype\(int\)"),
+    "NaN label": (lambda c, w: c.present([0, 1], [0, np.nan]), DataError, "labels: float labels .*e.g. nan at index 1"),
     "boolean labels": (lambda c, w: c.present([0, 1], [True, False]), DataError, "labels: values of type bool"),
     "label out of range": (lambda c, w: c.present([0], [3]), DataError, r"labels: value 3 outside \[0, 2\]"),
     "labels of another length": (lambda c, w: c.present([0, 1], [0]), DataError, "labels: 1 labels for 2 samples"),
@@ -74,5 +78,5 @@ def test_seeds_out_of_range_are_refused(seed):
 
 
 def test_integer_valued_floats_are_accepted_as_indices(rate):
-    log = rate.present(np.array([0.0, 2.0]), np.array([1.0, 0.0]), learn=False)
+    log = rate.present(np.array([0.0, 2.0]), np.array([1, 0]), learn=False)   # labels: integers only
     assert log.samples.tolist() == [0, 2] and log.labels.tolist() == [1, 0]

@@ -318,7 +318,89 @@ CASES = {
                                          "neurobench.synaptic_operations: Effective_ACs missing"),
     "compare with one damaged run": (lambda t: ["energy", "--compare", _run(t), _damaged(t, metrics={"gate": 5}), "--out", str(t / "cmp")],
                                      "gate = 5: expected a string"),
+    "energy --full with --compare": (lambda t: ["energy", "--compare", _run(t), "--full", "--out", str(t / "cmp")],
+                                     "--full: only with one RUN_DIR; --compare prints all of its tables already"),
+    "energy of a run with 5000-bit synapses": (lambda t: ["energy", _damaged(t, metrics={"synapse_bits": 5000})],
+                                               "metrics.json synapse_bits = 5000: must be <= 1024 to price a write; give --bits"),
+    "compare of runs with 5000-bit synapses": (lambda t: ["energy", "--compare", _damaged(t, metrics={"synapse_bits": 5000}),
+                                                          "--out", str(t / "cmp")], "synapse_bits = 5000: must be <= 1024"),
+    "energy of a run whose seed is text": (lambda t: ["energy", _energy_run_config(t, 'seed = "x"\n')],
+                                           "config.toml: seed = 'x': expected an integer >= 0"),
+    "energy of a run with a negative seed": (lambda t: ["energy", _energy_run_config(t, "seed = -1\n")],
+                                             "config.toml: seed = -1: expected an integer >= 0"),
+    "compare of a run whose config is no TOML": (lambda t: ["energy", "--compare", _run(t), _energy_run_config(t, "seed = [\n"),
+                                                            "--out", str(t / "cmp")], "config.toml: invalid TOML"),
+    # checkpoints: spikegate train --init-from RUN_DIR (issue 23)
+    "init-from a missing directory": (lambda t: _init_from(t, str(t / "nowhere")), "nowhere: not a directory"),
+    "init-from a run without a checkpoint": (lambda t: _init_from(t, _run(t)), "no checkpoint.npz"),
+    "init-from a checkpoint that is no npz": (lambda t: _init_from(t, _checkpoint(t, raw=b"PK\x03\x04 broken")),
+                                              "not a spikegate checkpoint"),
+    "init-from a checkpoint with a pickle": (lambda t: _init_from(t, _checkpoint(t, pickled=True)),
+                                             "not a spikegate checkpoint"),
+    "init-from a classifier's checkpoint": (lambda t: _init_from(t, _checkpoint(t, meta={"kind": "classifier"})),
+                                            "a checkpoint of kind 'classifier' format 1; expected kind 'training'"),
+    "init-from a checkpoint of format 99": (lambda t: _init_from(t, _checkpoint(t, meta={"format": 99})),
+                                            "expected kind 'training' format 1"),
+    "init-from weights of another network": (lambda t: _init_from(t, _checkpoint(t, w0=np.zeros((10, 10)))),
+                                             "weights w0 of shape (10, 10); this model's projection 0 is (64, 10)"),
+    "init-from a checkpoint without weights": (lambda t: _init_from(t, _checkpoint(t, w0=None)), "weights w0 missing"),
+    "init-from text weights": (lambda t: _init_from(t, _checkpoint(t, w0=np.full((64, 10), "x"))),
+                               "weights w0 of shape (64, 10)"),
+    "init-from a memory of another size": (lambda t: _init_from(t, _checkpoint(t, mu=np.zeros(5))),
+                                           "covers 5 training samples, this run trains on 20"),
+    "init-from a memory out of range": (lambda t: _init_from(t, _checkpoint(t, mu=np.full(20, 2.0))),
+                                        "memory.mu must be a vector of traces in [0, 1]"),
+    "init-from a memory for a memoryless run": (lambda t: _init_from(t, _checkpoint(t, mu=None)),
+                                                "the run had no mistake memory"),
+    "init-from zero epochs": (lambda t: _init_from(t, _checkpoint(t, meta={"epochs": 0})),
+                              "checkpoint records epochs = 0; expected a positive integer"),
+    "init-from text epochs": (lambda t: _init_from(t, _checkpoint(t, meta={"epochs": "2"})),
+                              "checkpoint records epochs = '2'"),
+    "init-from a broken epoch order": (lambda t: _init_from(t, _checkpoint(t, meta={"order_state": {"x": 1}})),
+                                       "the epoch order's generator state is missing or malformed"),
+    "init-from network state of another structure": (lambda t: _init_from(t, _checkpoint(t, network={"net.other.v": np.zeros(3)})),
+                                                     "saved from a network of another structure"),
+    "init-from a random gate's run without its coin": (lambda t: _init_from(t, _checkpoint(t), "--gate", "random"),
+                                                       "the run had no random gate"),
+    "an npz path for the digits": (lambda t: train_args(t, npz(t / "p.npz")),
+                                   "read only with source = 'npz' (source is 'digits'); set data.source"),
+    "initial weights as a config key": (lambda t: train_args(t, "train.initial_weights=run"),
+                                        "unknown config key 'train.initial_weights': a run is continued with "
+                                        "spikegate train MODEL --init-from RUN_DIR"),
+    "resume as a config key": (lambda t: train_args(t, "resume=true"), "unknown config key 'resume': a run is continued"),
+    # labels are integers: a float label is refused, not truncated (issue 23)
+    "float labels": (lambda t: train_args(t, "data.source=npz", npz(t / "f.npz", y_train=np.linspace(0, 9, 20))), "float labels (float64; e.g. 0.47"),
+    "whole float labels": (lambda t: train_args(t, "data.source=npz", npz(t / "w.npz", y_train=np.arange(20) % 10 * 1.0)),
+                           "float labels (float64; class labels are integers in [0, 9]); convert whole numbers"),
 }
+
+
+def _init_from(t, run_dir, *extra):
+    return train_args(t, "data.n_train=20", "data.n_test=10", "train.target=numpy") + ["--init-from", run_dir, *extra]
+
+
+def _checkpoint(t, raw=None, pickled=False, meta=None, w0=np.zeros((64, 10)), mu=np.zeros(20), network=None):
+    """A run directory whose checkpoint.npz is a valid digits checkpoint (20 samples), changed as asked."""
+    import json
+
+    run = t / "ckpt-run"
+    run.mkdir()
+    path = run / "checkpoint.npz"
+    if raw is not None:
+        path.write_bytes(raw)
+        return str(run)
+    record = {"format": 1, "kind": "training", "epochs": 2, "presentations": 40,
+              "order_state": np.random.default_rng(2).bit_generator.state, **(meta or {})}
+    arrays = {"meta": np.array(json.dumps(record))}
+    if w0 is not None:
+        arrays["weights.w0"] = w0
+    if mu is not None:
+        arrays["memory.mu"] = mu
+    arrays.update({f"network.{k}": v for k, v in (network or {}).items()})
+    if pickled:
+        arrays["evil"] = np.array([{"x": 1}], dtype=object)
+    np.savez(path, **arrays)
+    return str(run)
 
 
 def _toml_value(v) -> str:
@@ -430,6 +512,13 @@ def _run_without_w0(t):
 
 def _run(t):
     return str(make_run(t / "energy-run", WRITES))
+
+
+def _energy_run_config(t, config):
+    """A run directory for energy with a config.toml of the text ``config``."""
+    run = make_run(t / "configured-run", WRITES)
+    (run / "config.toml").write_text(config)
+    return str(run)
 
 
 def _catalogue(t, value, bits="32"):

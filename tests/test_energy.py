@@ -192,7 +192,7 @@ def test_metabolic_model_from_ledger_and_weights(run):
 # ------------------------------------------------------------------ files and catalogue override
 def test_cli_writes_table_csv_and_figures(run, capsys):
     assert main(["energy", str(run), "--bits", "8", "--technology", "sram-8kb", "DRAM", "--technology",
-                 "Loihi", "Landauer"]) == 0
+                 "Loihi", "Landauer", "--full"]) == 0
     out = capsys.readouterr().out
     assert "M0 = 1,000 synaptic writes | 8-bit weights" in out
     assert "x biology = J per write / long-term-memory per write (0.01 J" in out
@@ -240,7 +240,7 @@ cost = "rmw"
     assert recs["MyMem"]["total_j"] == pytest.approx(1000 * 32 * 2 * 2e-15)
     assert recs["SRAM-8KB"]["j_per_write"] == pytest.approx(1e-11)  # the rest is unchanged
     assert main(["energy", str(run), "--catalogue", str(mine), "--technology", "MyMem", "DRAM",
-                 "--out", str(tmp_path / "o")]) == 0
+                 "--out", str(tmp_path / "o"), "--full"]) == 0
     out = capsys.readouterr().out
     rows = {ln.split()[0]: ln.split()[1:4] for ln in out.split("the whole bill")[0].splitlines() if ln.split()}
     assert rows["dram"] == ["system", "2e-10", "2e-07"] and rows["MyMem"] == ["cell", "1.28e-13", "1.28e-10"]

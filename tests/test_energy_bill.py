@@ -11,7 +11,8 @@ import pytest
 from spikegate import GatedClassifier, Lazy, NetworkSpec, PoissonInput, ThreeFactorRule, train
 from spikegate.cli import main
 from spikegate.backends import get_backend
-from spikegate.energy import bill, bill_curves, energy_to_target, operation_counts, totals
+from spikegate.energy import (bill, bill_curves, energy_to_target, footprint, operation_counts, run_labels, summary,
+                              totals)
 from spikegate.ledger import EnergyLedger
 
 from conftest import TINY_MODEL, tiny_dataset
@@ -78,7 +79,7 @@ def test_rate_bill_counts_macs_not_spikes(tmp_path):
 
 def test_energy_csv_rows_per_technology_and_basis(tmp_path, capsys):
     run = make_run(tmp_path / "run", WRITES, activity=ACTIVITY)
-    assert main(["energy", str(run), "--technology", "Loihi", "SRAM-32KB", "--abs-dw-per-write", "0.5"]) == 0
+    assert main(["energy", str(run), "--technology", "Loihi", "SRAM-32KB", "--abs-dw-per-write", "0.5", "--full"]) == 0
     out = capsys.readouterr().out
     assert "the whole bill: learning beside computing" in out and "learning/computing" in out
     with open(run / "energy.csv") as f:
@@ -181,6 +182,10 @@ def test_metrics_json_holds_neurobench_metrics_of_the_ledger(tmp_path):
     assert nb["footprint"] == 16 * 3 * 8 + (3 * 3 + 16) * 8
     assert 0 < nb["activation_sparsity"] < 1 and nb["connection_sparsity"] == 0.0
     assert res.metrics["neurobench"]["footprint"] == nb["footprint"]
+    assert (nb["weights"], nb["state_values"]) == (16 * 3, 3 * 3 + 16)    # the counts behind the bytes
+    text = summary(tmp_path / "run", bill(tmp_path / "run"))               # float synapses: priced as float32
+    assert text.startswith("tiny | gate lazy | seed 3 | spiking | test accuracy ")
+    assert f"footprint {(48 + 25) * 32 // 8:,} bytes = (48 weights + 25 state values) x 32 bits / 8" in text
 
 
 def test_energy_to_target_along_the_learning_curves(tmp_path):
@@ -195,3 +200,148 @@ def test_energy_to_target_along_the_learning_curves(tmp_path):
     assert target == 0.78 and [h["presentations"] for h in hits] == [2, 3]
     assert hits[0]["total_j"] == pytest.approx(curves[1]["total_j"])
     assert energy_to_target(curves, 0.9)[1][0]["reached"] is False
+
+
+# ------------------------------------------------------------------ the short summary, one width, labels
+#: a NeuroBench record of the 4-3-2 network of make_run: 18 weights, 5 state values, stored as float64
+NEUROBENCH = {"synaptic_operations": {"Effective_ACs": 20.3, "Effective_MACs": 0.0, "Dense": 1080.0},
+              "activation_sparsity": 0.9, "connection_sparsity": 0.0, "footprint": (18 + 5) * 8,
+              "weights": 18, "state_values": 5,
+              "definitions": {"footprint": "weights (8 bytes each) + state variables (5 values)"}}
+
+
+def summary_run(path, seed=4, synapse_bits=None, neurobench=NEUROBENCH, **kw):
+    """make_run with a config.toml (its seed), a NeuroBench record and, optionally, synapse codes."""
+    run = make_run(path, WRITES, activity=ACTIVITY, **kw)
+    m = json.loads((run / "metrics.json").read_text())
+    m["neurobench"] = neurobench
+    if synapse_bits is not None:
+        m["synapse_bits"] = synapse_bits
+    (run / "metrics.json").write_text(json.dumps(m))
+    if seed is not None:
+        (run / "config.toml").write_text(f'name = "fake"\nseed = {seed}\n')
+    return run
+
+
+def test_default_output_is_a_short_summary_and_full_prints_the_tables(tmp_path, capsys):
+    run = summary_run(tmp_path / "run")
+    assert main(["energy", str(run)]) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert len(lines) <= 20, out
+    assert lines[0] == "fake | gate lazy | seed 4 | spiking | test accuracy 0.9000 | 3 training presentations"
+    assert "learning: 1,000 synaptic writes (M0), bits flipped not measured (float synapses)" in out
+    assert "computing (forward pass): 25 spikes, 61 synaptic events, 61 weight reads" in out
+    assert "bits per weight: 32 (float32 for the run's float synapses, synapse.bits = 0)" in out
+    table = {ln.split()[0]: ln.split()[1:] for ln in lines if ln.split() and ln.split()[0] in
+             ("SRAM-32KB", "DRAM", "Loihi", "long-term-memory", "NAND-SLC", "Landauer")}
+    assert list(table) == ["SRAM-32KB", "DRAM", "Loihi", "long-term-memory"]      # a few, in this order
+    brain_computing = SPIKES * 3.84e8 * ATP + EVENTS * 1.64e5 * ATP
+    assert table["long-term-memory"][1:4] == [f"{10.0:.3g}", f"{brain_computing:.3g}", f"{10 / brain_computing:.3g}"]
+    assert table["Loihi"][0:2] == [f"{1000 * 120e-12:.3g}", f"{SPIKES * 1.7e-12 + EVENTS * 23.6e-12:.3g}"]
+    # what the brain row sets side by side, at the command line
+    assert (f"brain row (long-term-memory): learning is organism-level, computing cell-level, so learning/computing "
+            f"{10 / brain_computing:.3g} is not like for like:") in out
+    assert "  learning  = 1,000 writes x 0.01 J (~10 mJ per bit, whole animal" in out
+    assert "1 synapse changed per stored bit)" in out
+    assert f"  computing = {SPIKES} spikes x 3.84e-11 J + {EVENTS} synaptic events x 1.64e-14 J (cell-level" in out
+    assert "footprint 92 bytes = (18 weights + 5 state values) x 32 bits / 8" in out     # 23 x 32 / 8
+    assert f"wrote energy.csv, energy.png, energy.svg, energy_writes.csv in {run}; --full prints" in out
+    assert "per basis:" not in out and "the whole bill" not in out and "x Landauer" not in out
+    written = {n: (run / n).read_text() for n in ("energy.csv", "energy_writes.csv")}
+
+    assert main(["energy", str(run), "--full", "--force"]) == 0
+    full = capsys.readouterr().out
+    assert len(full.splitlines()) > 100
+    assert "the whole bill: learning beside computing" in full and "per basis:" in full and "x Landauer" in full
+    assert full.index("per basis:") < full.index("brain row (long-term-memory)")      # the summary comes last
+    assert "NAND-SLC" in full and "footprint 92 bytes" in full and "--full prints" not in full
+    assert {n: (run / n).read_text() for n in written} == written                    # the same files either way
+
+
+def test_a_selection_and_a_run_without_brain_row_or_config(tmp_path, capsys):
+    run = summary_run(tmp_path / "run", seed=None, neurobench=None)
+    assert main(["energy", str(run), "--technology", "PCM", "TrueNorth"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("fake | gate lazy | spiking |")                             # no config.toml: no seed
+    assert "brain row" not in out and "NeuroBench" not in out
+    assert [ln.split()[0] for ln in out.splitlines() if ln.split() and ln.split()[0] in ("PCM", "TrueNorth",
+                                                                                       "SRAM-32KB")] == ["PCM", "TrueNorth"]
+
+
+@pytest.mark.parametrize("synapse_bits, args, bits, source", [
+    (None, [], 32, "float32 for the run's float synapses, synapse.bits = 0"),
+    (8, [], 8, "the run's synapse format, synapse.bits = 8"),
+    (8, ["--bits", "16"], 16, "from --bits"),
+    (None, ["--bits", "4.7"], 4.7, "from --bits"),
+])
+def test_one_bits_per_weight_for_the_bill_and_the_footprint(tmp_path, capsys, synapse_bits, args, bits, source):
+    run = summary_run(tmp_path / "run", synapse_bits=synapse_bits)
+    assert main(["energy", str(run), *args]) == 0
+    out = capsys.readouterr().out
+    assert f"bits per weight: {bits:g} ({source}) in every write, weight read and the footprint below" in out
+    size = (18 + 5) * bits / 8
+    shown = f"{int(size):,}" if size == int(size) else f"{size:,.1f}"
+    assert f"footprint {shown} bytes = (18 weights + 5 state values) x {bits:g} bits / 8" in out
+    with open(run / "energy.csv") as f:
+        rows = rows_of(csv.DictReader(f))
+    assert {float(r["bits"]) for r in rows.values()} == {bits}
+    assert float(rows[("SRAM-32KB", "write")]["j_per_unit"]) == pytest.approx(bits * 2 * 20e-12 / 64)
+    assert float(rows[("SRAM-32KB", "memory_access")]["j_per_unit"]) == pytest.approx(bits * 20e-12 / 64)
+    with open(run / "energy_writes.csv") as f:
+        assert {float(r["bits"]) for r in csv.DictReader(f)} == {bits}
+    ledger = EnergyLedger.load(run / "ledger.npz")
+    assert footprint(NEUROBENCH, ledger, bits)["bytes"] == pytest.approx(size)
+
+
+def test_footprint_of_records_written_before_the_counts():
+    """Runs recorded before ``weights`` and ``state_values``: the state from the definition, else the bytes."""
+    ledger = EnergyLedger(["a", "b"], 1.0, [np.zeros((4, 3)), np.zeros((3, 2))])
+    old = {k: v for k, v in NEUROBENCH.items() if k not in ("weights", "state_values")}
+    assert footprint(old, ledger, 8) == {"bytes": 23, "weights": 18, "state_values": 5, "bits": 8.0}
+    bare = {k: v for k, v in old.items() if k != "definitions"}
+    assert footprint(bare, ledger, 12)["bytes"] == (18 + 5) * 12 / 8 == 34.5
+    float32 = dict(bare, footprint=(18 + 7) * 4, definitions={"footprint": "weights (4 bytes each)"})
+    assert footprint(float32, ledger, 2)["state_values"] == 7
+
+
+def test_compare_labels_runs_by_gate_and_seed(tmp_path, capsys):
+    store = tmp_path / "store" / "points"
+    a = summary_run(store / "0a1b2c3d4e5f6a7b", seed=1, gate="always", test_accuracy=0.8, synapse_bits=8)
+    b = summary_run(store / "1b2c3d4e5f6a7b8c", seed=1, gate="lazy", test_accuracy=0.85)
+    c = summary_run(store / "2c3d4e5f6a7b8c9d", seed=2, gate="lazy", test_accuracy=0.85)
+    assert main(["energy", "--compare", str(a), str(b), str(c), "--technology", "DRAM", "--out",
+                 str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    assert "0a1b2c3d" not in out and "1b2c3d4e" not in out                       # no point hashes
+    runs, to_target = out.split("energy to reach")
+    lines = {ln.split("  ")[0]: ln.split() for ln in runs.splitlines() if ln.startswith(("always", "lazy"))}
+    assert [ln.split("  ")[0] for ln in to_target.splitlines() if ln.startswith(("always", "lazy"))] == list(lines)
+    assert list(lines)[:3] == ["always seed 1", "lazy seed 1", "lazy seed 2"]
+    # each run priced at its own width: 'always' stores 8-bit codes, 'lazy' float (32 bits)
+    assert lines["always seed 1"][3:7] == ["0.8000", "1,000", "8", f"{1000 * 8 * 2 * 640e-12 / 32:.3g}"]
+    assert lines["lazy seed 1"][3:7] == ["0.8500", "1,000", "32", f"{1000 * 32 * 2 * 640e-12 / 32:.3g}"]
+    with open(tmp_path / "cmp" / "energy_compare.csv") as f:
+        assert [(r["label"], r["bits"]) for r in csv.DictReader(f)] == [("always seed 1", "8.0"),
+                                                                       ("lazy seed 1", "32.0"), ("lazy seed 2", "32.0")]
+    with open(tmp_path / "cmp" / "energy_to_target.csv") as f:
+        assert [r["label"] for r in csv.DictReader(f)] == ["always seed 1", "lazy seed 1", "lazy seed 2"]
+
+
+def test_runs_sharing_gate_and_seed_get_a_suffix(tmp_path):
+    def run(name, seed=1, eta="2 Hz", model="fake", config=True):
+        r = make_run(tmp_path / name, WRITES)
+        m = json.loads((r / "metrics.json").read_text())
+        (r / "metrics.json").write_text(json.dumps(dict(m, model=model)))
+        if config:
+            (r / "config.toml").write_text(f'name = "{model}"\nseed = {seed}\n\n[rule]\neta = "{eta}"\n')
+        return r
+
+    slow, fast = run("p1", eta="1 Hz"), run("p2", eta="4 Hz")
+    other = run("p3", model="digits")
+    assert list(run_labels([slow, fast, other, slow]).values()) == [
+        "lazy seed 1 (fake, rule.eta=1 Hz)", "lazy seed 1 (fake, rule.eta=4 Hz)", "lazy seed 1 (digits)"]
+    same = run("q1"), run("q2")
+    assert list(run_labels(same).values()) == ["lazy seed 1 (q1)", "lazy seed 1 (q2)"]
+    twins = run("x/r", config=False), run("y/r", config=False)
+    assert list(run_labels(twins).values()) == ["lazy #1", "lazy #2"]

@@ -94,7 +94,7 @@ def test_declarations_do_not_build_simulator_objects():
 FLOORS = [
     ("spikegate.errors", "spikegate.units", "spikegate.files", "spikegate.tables", "spikegate.startup"),
     ("spikegate.model",),
-    ("spikegate.ledger", "spikegate.data", "spikegate.rundir"),
+    ("spikegate.ledger", "spikegate.data", "spikegate.rundir", "spikegate.checkpoint"),
     ("spikegate.backends",),
     ("spikegate.config",),
     ("spikegate.training", "spikegate.stopping", "spikegate.energy"),

@@ -22,7 +22,7 @@ def test_quickstart_has_exactly_the_two_commands():
 def test_building_block_example_runs(capsys, tmp_path, monkeypatch):
     section = re.search(r"## Building blocks(.*?)\n## ", readme(), re.S).group(1)
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     monkeypatch.chdir(tmp_path)      # the ERN figure is written to the working directory
     namespace = {}
     exec(compile(blocks[0], "README example", "exec"), namespace)
@@ -48,6 +48,12 @@ def test_building_block_example_runs(capsys, tmp_path, monkeypatch):
     if max(drives[:-1]) > 0:
         assert np.asarray(mon.ern).sum(axis=0)[in_stimulus].max() > 0
     assert (tmp_path / "ern.png").stat().st_size > 10000
+
+    # the third saves a checkpoint, loads it into a new classifier and goes on bit for bit
+    exec(compile(blocks[2], "README checkpoint example", "exec"), namespace)
+    out = capsys.readouterr().out
+    m = re.search(r"same writes after loading: (\w+), same weights: (\w+), input spikes (\d+) = ledger (\d+)", out)
+    assert m and m.group(1) == m.group(2) == "True" and m.group(3) == m.group(4) != "0", out
 
 
 def test_readme_lists_every_bound_with_its_default():

@@ -119,7 +119,8 @@ def neurobench_record(ledger: EnergyLedger, final_weights, *, acs: float, macs: 
     """The NeuroBench-style record (Yik et al., Nat. Commun. 2025): ``synaptic_operations``
     (``Effective_ACs``, ``Effective_MACs``, ``Dense``: mean per presentation),
     ``activation_sparsity``, ``connection_sparsity`` (fraction of zero weights) and
-    ``footprint`` (bytes of weights and ``state`` values, as stored)."""
+    ``footprint`` (bytes of weights and ``state`` values, as stored; ``weights`` and
+    ``state_values`` count them, so ``spikegate energy`` restates it at the bill's bits)."""
     n = max(ledger.n_presentations, 1)
     weights = [np.asarray(w) for w in final_weights]
     n_weights = sum(w.size for w in weights)
@@ -129,6 +130,7 @@ def neurobench_record(ledger: EnergyLedger, final_weights, *, acs: float, macs: 
         "activation_sparsity": activation_sparsity,
         "connection_sparsity": float(sum(int((w == 0).sum()) for w in weights) / n_weights) if n_weights else 0.0,
         "footprint": int(sum(w.nbytes for w in weights) + state * itemsize),
+        "weights": int(n_weights), "state_values": int(state),   # the footprint at any width (spikegate energy)
         "definitions": {"per": "training presentation (mean over the ledger's rows)", **definitions,
                         "footprint": f"weights ({itemsize} bytes each) + state variables ({state} values)"},
     }

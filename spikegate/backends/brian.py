@@ -48,3 +48,27 @@ def codegen_target(target: str):
         yield
     finally:
         prefs.codegen.target = old
+
+
+#: Names of Brian2 objects that spikegate built: Brian2 need not warn when they die unrun.
+_OWN_OBJECTS: set = set()
+
+
+class _UnusedOwnObjects:
+    """A logging filter: drop Brian2's "never included in a network" warning for spikegate's objects
+    (a classifier built and dropped in a notebook is no mistake); a user's objects still warn."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        name = message.split("'", 2)[1] if message.count("'") >= 2 else None
+        return name not in _OWN_OBJECTS
+
+
+def quiet_when_unused(objects) -> None:
+    """No "never included in a network" warning when these objects are deleted without a run."""
+    import logging
+
+    logger = logging.getLogger("brian2.core.base.unused_brian_object")
+    if not any(isinstance(f, _UnusedOwnObjects) for f in logger.filters):
+        logger.addFilter(_UnusedOwnObjects())
+    _OWN_OBJECTS.update(obj.name for obj in objects)

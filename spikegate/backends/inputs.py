@@ -12,6 +12,7 @@ import operator
 
 import numpy as np
 
+from ..data import float_labels
 from ..errors import DataError, ParameterError
 from ..units import check_number
 
@@ -55,7 +56,11 @@ def check_samples(samples, n_images: int) -> np.ndarray:
 
 
 def check_labels(labels, n: int, n_classes: int) -> np.ndarray:
-    """One class label per sample, integers in ``[0, n_classes - 1]``."""
+    """One class label per sample, integers in ``[0, n_classes - 1]`` (an integer type: a float,
+    even a whole one, is refused rather than truncated)."""
+    arr = np.asarray(labels)
+    if np.issubdtype(arr.dtype, np.floating) and arr.ndim == 1 and arr.size:   # [] is float64 to numpy
+        raise DataError(float_labels("labels", arr, n_classes))
     labels = check_integers("labels", labels, 0, n_classes - 1, what="class labels")
     if len(labels) != n:
         raise DataError(f"labels: {len(labels)} labels for {n} samples")

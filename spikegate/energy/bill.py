@@ -31,7 +31,13 @@ are those of the training presentations (:mod:`spikegate.energy.operations`).
 
 The writes alone, priced per technology with each figure's provenance and the ratios to
 biology and to the Landauer limit, are the *report* (:func:`report`, ``energy_writes.csv``):
-the bill's ``write`` rows. :func:`compare` and :func:`bill_curves` put runs side by side.
+the bill's ``write`` rows. :func:`compare` and :func:`bill_curves` put runs side by side,
+each labelled by its gate and seed (:func:`run_labels`); :func:`summary` is the short text
+that ``spikegate energy RUN_DIR`` prints.
+
+**One width per run**: the bits per stored weight :math:`b` that price a write and a weight
+read (and restate NeuroBench's footprint) are the run's synapse format (``synapse.bits``;
+32, float32, for float synapses) unless the caller gives ``bits`` (:func:`weight_bits`).
 """
 from __future__ import annotations
 
@@ -41,13 +47,13 @@ from pathlib import Path
 import numpy as np
 from brian2 import joule
 
-from ..errors import EnergyError
-from ..files import atomic_path, csv_text, write_text
+from ..errors import DataError, EnergyError
+from ..files import atomic_path, csv_text, read_toml, write_text
 from ..ledger import EnergyLedger
-from ..rundir import LEDGER, METRICS, RunRecord, read_run
+from ..rundir import CONFIG, LEDGER, METRICS, RunRecord, read_run
 from ..tables import text_table
 from .catalogue import BIOLOGY_REFERENCE, as_catalogue, load_events, select
-from .operations import cumulative_operations, operation_counts
+from .operations import cumulative_operations, footprint, format_neurobench, operation_counts
 from .pricing import BODY_TEMPERATURE, Landauer, LongTermMemory, bits_per_synapse, check_bits
 
 #: Technologies shown by :func:`compare` when none are chosen.
@@ -76,6 +82,122 @@ def _unique(run_dirs) -> list[Path]:
     for d in run_dirs:
         seen.setdefault(Path(d).resolve(), Path(d))
     return list(seen.values())
+
+
+def weight_bits(metrics: dict, bits=None, given: str = "bits", where: str = "metrics.json") -> tuple[float, str]:
+    """The bits per stored weight that price a run, and where the figure comes from.
+
+    Parameters
+    ----------
+    metrics : dict
+        The run's ``metrics.json`` (``synapse_bits``: the bits of a stored code, 0 for float).
+    bits : float, optional
+        A width chosen by the caller (checked: 0.001 to 1024); None: the run's own.
+    given : str
+        How the caller's width is named in the provenance (``--bits`` at the command line).
+    where : str
+        The metrics' file, named in errors.
+
+    Returns
+    -------
+    tuple of (float, str)
+        :math:`b` and its provenance: the caller's, the run's synapse format
+        (``synapse.bits``), or 32 (float32) for float synapses.
+    """
+    if bits is not None:
+        b = check_bits(bits, given)
+        return b, f"from {given}"
+    stored = metrics.get("synapse_bits")
+    if not stored:
+        return 32.0, "float32 for the run's float synapses, synapse.bits = 0"
+    if stored > 1024:
+        raise EnergyError(f"{where} synapse_bits = {stored}: must be <= 1024 to price a write; "
+                          f"give --bits B (0.001 to 1024)")
+    return float(stored), f"the run's synapse format, synapse.bits = {stored}"
+
+
+def _seed(run_dir: Path):
+    """The seed in the run's ``config.toml`` (None without one)."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        return None
+    seed = read_toml(path, "run file", error=DataError).get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise DataError(f"run file {path}: seed = {seed!r}: expected an integer >= 0")
+    return seed
+
+
+def run_identity(run_dir, metrics: dict | None = None) -> dict:
+    """``model``, ``gate``, ``seed`` (from ``config.toml``; None without one), ``backend`` and
+    ``test_accuracy`` of a run directory, and its ``label`` (:func:`run_labels`, alone)."""
+    m = run_metrics(run_dir) if metrics is None else metrics
+    seed = _seed(run_dir)
+    gate = m.get("gate") or "?"
+    return {"model": m.get("model"), "gate": gate, "seed": seed, "backend": m.get("backend", "spiking"),
+            "test_accuracy": m.get("test_accuracy"),
+            "label": gate if seed is None else f"{gate} seed {seed}"}
+
+
+def _flat(table: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in table.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _collisions(labels: dict) -> list[list[str]]:
+    groups = {}
+    for d, label in labels.items():
+        groups.setdefault(label, []).append(d)
+    return [same for same in groups.values() if len(same) > 1]
+
+
+def _distinguishing(configs: dict, most: int = 2) -> list[str]:
+    """Up to ``most`` settings, chosen greedily, that tell the most of ``configs`` apart."""
+    keys = sorted(k for k in set().union(*configs.values()) if len({repr(c.get(k)) for c in configs.values()}) > 1)
+    chosen, kinds = [], 1
+    while keys and len(chosen) < most and kinds < len(configs):
+        def kinds_with(k):
+            return len({tuple(repr(c.get(x)) for x in chosen + [k]) for c in configs.values()})
+        best = max(keys, key=kinds_with)
+        chosen.append(best)
+        kinds = kinds_with(best)
+        keys.remove(best)
+    return chosen
+
+
+def run_labels(run_dirs) -> dict[str, str]:
+    """A short label per run directory (keyed by ``str`` of the path as given, each run once):
+    ``<gate> seed <seed>`` from its ``metrics.json`` and ``config.toml`` (``<gate>`` alone
+    without a config). Runs sharing a label get suffixes, in turn while some still share one:
+    the model where models differ, the settings of ``config.toml`` in which they differ (two
+    at most), the directory name, ``#k``."""
+    runs = [str(d) for d in _unique(run_dirs)]
+    ids = {d: run_identity(d) for d in runs}
+    extra = {d: [] for d in runs}
+
+    def labels():
+        return {d: ids[d]["label"] + (f" ({', '.join(extra[d])})" if extra[d] else "") for d in runs}
+
+    for step in ("model", "config", "name"):
+        for same in _collisions(labels()):
+            if step == "model" and len({repr(ids[d]["model"]) for d in same}) > 1:
+                for d in same:
+                    extra[d].append(str(ids[d]["model"]))
+            elif step == "config" and all((Path(d) / CONFIG).is_file() for d in same):
+                cfgs = {d: _flat(read_toml(Path(d) / CONFIG, "run file", error=DataError)) for d in same}
+                for d in same:
+                    extra[d] += [f"{k}={cfgs[d].get(k)}" for k in _distinguishing(cfgs)]
+            elif step == "name" and len({Path(d).name for d in same}) > 1:
+                for d in same:
+                    extra[d].append(Path(d).name)
+    out = labels()
+    for same in _collisions(out):
+        out.update({d: f"{out[d]} #{k + 1}" for k, d in enumerate(same)})
+    return out
 
 
 def biology_reference(catalogue, bits_per_synapse_, synapses_per_bit) -> LongTermMemory:
@@ -207,7 +329,7 @@ def totals(rows) -> list[dict]:
     return list(out.values())
 
 
-def bill(run_dir, bits=32, catalogue=None, technologies=None, bases=None, abs_dw_per_write: float = 1.0,
+def bill(run_dir, bits=None, catalogue=None, technologies=None, bases=None, abs_dw_per_write: float = 1.0,
          synapses_per_bit: float = 1.0) -> list[dict]:
     """The bill of a run directory: one row per (technology, basis), energies in joules.
 
@@ -215,8 +337,9 @@ def bill(run_dir, bits=32, catalogue=None, technologies=None, bases=None, abs_dw
     ----------
     run_dir : path
         A run directory (``metrics.json`` and ``ledger.npz`` are read).
-    bits : float
-        Bits per stored weight (``write`` and ``memory_access``).
+    bits : float, optional
+        Bits per stored weight (``write`` and ``memory_access``); default the run's
+        (:func:`weight_bits`).
     catalogue : path, optional
         A TOML file merged over the default catalogue (``[technology.*]`` and ``[event.*]``).
     technologies, bases : list of str, optional
@@ -232,37 +355,42 @@ def bill(run_dir, bits=32, catalogue=None, technologies=None, bases=None, abs_dw
     run = _read(run_dir)
     backend = run.metrics.get("backend", "spiking")
     biology = biology_reference(cat, bits_per_synapse(), synapses_per_bit)
+    bits = weight_bits(run.metrics, bits, where=f"run directory {run.path}: {METRICS}")[0]
     rows = price(run_counts(backend, run.ledger), bits, cat, events, technologies, bases, abs_dw_per_write, biology)
     for r in rows:
         r.update(model=run.metrics.get("model"), gate=run.metrics.get("gate"), backend=backend, run=str(run.path))
     return rows
 
 
-def bill_curves(run_dirs, bits=32, catalogue=None, technology="SRAM-32KB", abs_dw_per_write: float = 1.0,
+def bill_curves(run_dirs, bits=None, catalogue=None, technology="SRAM-32KB", abs_dw_per_write: float = 1.0,
                 synapses_per_bit: float = 1.0) -> list[dict]:
     """Cumulative learning and total energy on ``technology`` at each measured test accuracy.
 
-    One record per (run, curve point): run, gate, epoch, presentations, test_accuracy,
-    learning_j, computing_j, total_j (joules).
+    One record per (run, curve point): run, label (:func:`run_labels`), gate, bits (each
+    run's own unless ``bits`` is given), epoch, presentations, test_accuracy, learning_j,
+    computing_j, total_j (joules).
     """
     path = catalogue if isinstance(catalogue, (str, Path)) else None
     cat = as_catalogue(catalogue)
     events = load_events(path, cat)
     biology = biology_reference(cat, bits_per_synapse(), synapses_per_bit)
     tech = select(cat, [technology])[0].name
+    labels = run_labels(run_dirs)
     out = []
     for run_dir in _unique(run_dirs):
         run = _read(run_dir)
         backend = run.metrics.get("backend", "spiking")
+        b = weight_bits(run.metrics, bits, where=f"run directory {run.path}: {METRICS}")[0]
         points = [(c.get("epoch"), c.get("samples_seen"), c["test_accuracy"]) for c in run.metrics.get("curves", [])
                   if c.get("test_accuracy") is not None and c.get("samples_seen") is not None]
         if not points and run.metrics.get("test_accuracy") is not None:
             points = [(run.metrics.get("epochs"), run.ledger.n_presentations, run.metrics["test_accuracy"])]
         for epoch, seen, acc in points:
-            rows = price(run_counts(backend, run.ledger, int(seen)), bits, cat, events, [tech], None, abs_dw_per_write,
+            rows = price(run_counts(backend, run.ledger, int(seen)), b, cat, events, [tech], None, abs_dw_per_write,
                          biology)
             t = totals(rows)[0]
-            out.append({"run": str(run.path), "gate": run.metrics.get("gate"), "epoch": epoch,
+            out.append({"run": str(run.path), "label": labels[str(run_dir)], "gate": run.metrics.get("gate"),
+                        "bits": b, "epoch": epoch,
                         "presentations": int(seen), "test_accuracy": acc, "technology": tech,
                         "learning_j": t["learning_j"], "computing_j": t["computing_j"] or 0.0,
                         "total_j": t["total_j"]})
@@ -279,7 +407,8 @@ def energy_to_target(curves, target: float | None = None) -> tuple[float, list[d
     for r in runs:
         pts = [c for c in curves if c["run"] == r]
         hit = next((c for c in pts if c["test_accuracy"] >= target), None)
-        out.append({"run": r, "gate": pts[0]["gate"], "technology": pts[0]["technology"], "target_accuracy": target,
+        out.append({"run": r, "label": pts[0].get("label", Path(r).name), "gate": pts[0]["gate"],
+                    "technology": pts[0]["technology"], "target_accuracy": target,
                     "reached": hit is not None, "presentations": hit["presentations"] if hit else None,
                     "learning_j": hit["learning_j"] if hit else None, "total_j": hit["total_j"] if hit else None})
     return target, out
@@ -292,8 +421,8 @@ def _records(run: RunRecord, bits, catalogue, technologies, bits_per_synapse_, s
     cat = as_catalogue(catalogue)
     biology = biology_reference(cat, bits_per_synapse_, synapses_per_bit)
     counts = {**dict.fromkeys(BASES, 0), "write": run.ledger.m0}
+    bits = weight_bits(run.metrics, bits, where=f"run directory {run.path}: {METRICS}")[0]
     rows = price(counts, bits, cat, {}, technologies, ["write"], biology=biology)
-    bits = rows[0]["bits"] if rows else check_bits(bits)
     bio_write = float(select(cat, [BIOLOGY_REFERENCE])[0].joule_per_write(bits, biology) / joule)
     floor = float(Landauer(temperature).joule_per_write(bits) / joule)
     m, techs = run.metrics, {t.name: t for t in select(cat, technologies)}
@@ -315,7 +444,7 @@ def _records(run: RunRecord, bits, catalogue, technologies, bits_per_synapse_, s
     return out
 
 
-def report(run_dir, bits=32, catalogue=None, technologies=None, *, bits_per_synapse=bits_per_synapse(),
+def report(run_dir, bits=None, catalogue=None, technologies=None, *, bits_per_synapse=bits_per_synapse(),
            synapses_per_bit=1.0, temperature=BODY_TEMPERATURE) -> list[dict]:
     r"""Energy of a run's synaptic writes for each technology, as tidy records.
 
@@ -323,8 +452,9 @@ def report(run_dir, bits=32, catalogue=None, technologies=None, *, bits_per_syna
     ----------
     run_dir : path
         A run directory; only ``metrics.json`` and ``ledger.npz`` are read.
-    bits : float
-        Bits per stored weight :math:`b` (> 0): 32 for float32, 8 for int8.
+    bits : float, optional
+        Bits per stored weight :math:`b` (> 0): 32 for float32, 8 for int8; default the
+        run's (:func:`weight_bits`).
     catalogue : path or dict, optional
         A TOML file merged over the default catalogue, or a loaded catalogue.
     technologies : list of str, optional
@@ -347,24 +477,26 @@ def report(run_dir, bits=32, catalogue=None, technologies=None, *, bits_per_syna
                     temperature)
 
 
-COMPARE_FIELDS = ("run", "model", "gate", "test_accuracy", "n_writes", "bits", "technology", "j_per_write",
+COMPARE_FIELDS = ("run", "label", "model", "gate", "test_accuracy", "n_writes", "bits", "technology", "j_per_write",
                    "total_j")
 
 
-def compare(run_dirs, bits=32, catalogue=None, technologies=None, *, bits_per_synapse=bits_per_synapse(),
+def compare(run_dirs, bits=None, catalogue=None, technologies=None, *, bits_per_synapse=bits_per_synapse(),
             synapses_per_bit=1.0) -> list[dict]:
     """Runs side by side: one record per (run, technology) with the run's totals.
 
-    ``technologies`` defaults to :data:`DEFAULT_COMPARE`. Fields: run, model, gate,
-    test_accuracy, n_writes, bits, technology, j_per_write, total_j.
+    ``technologies`` defaults to :data:`DEFAULT_COMPARE`; ``bits`` to each run's own
+    (:func:`weight_bits`). Fields: run, label (gate and seed, :func:`run_labels`), model,
+    gate, test_accuracy, n_writes, bits, technology, j_per_write, total_j.
     """
     cat = as_catalogue(catalogue)
     technologies = technologies or DEFAULT_COMPARE
+    labels = run_labels(run_dirs)
     out = []
     for run_dir in _unique(run_dirs):
         recs = _records(_read(run_dir), bits, cat, technologies, bits_per_synapse, synapses_per_bit,
                         BODY_TEMPERATURE)
-        out += [{k: r[k] for k in COMPARE_FIELDS} for r in recs]
+        out += [{k: (labels[str(run_dir)] if k == "label" else r[k]) for k in COMPARE_FIELDS} for r in recs]
     return out
 
 
@@ -438,7 +570,7 @@ def plot_bill_curves(curves, target=None):
     for k, run in enumerate(runs):
         pts = [c for c in curves if c["run"] == run]
         colour = f"C{k % 10}"
-        label = f"{Path(run).name} ({pts[0]['gate']})"
+        label = pts[0].get("label") or f"{Path(run).name} ({pts[0]['gate']})"
         acc = [p["test_accuracy"] for p in pts]
         ax.plot([p["total_j"] for p in pts], acc, "o-", color=colour, label=f"{label}: total")
         ax.plot([p["learning_j"] for p in pts], acc, "s--", color=colour, alpha=0.7, label=f"{label}: learning")
@@ -469,7 +601,7 @@ def write_compare(records, curves, targets, out_dir) -> list[Path]:
     """``energy_compare.csv`` (runs x technologies, the writes priced), ``energy_to_target.csv``
     and the figure ``energy_compare.png``/``.svg`` (cumulative energy against accuracy)."""
     out_dir = Path(out_dir)
-    target_fields = ("run", "gate", "technology", "target_accuracy", "reached", "presentations", "learning_j",
+    target_fields = ("run", "label", "gate", "technology", "target_accuracy", "reached", "presentations", "learning_j",
                      "total_j")
     paths = [write_text(out_dir / "energy_compare.csv", _csv(records, COMPARE_FIELDS)),
              write_text(out_dir / "energy_to_target.csv", _csv(targets, target_fields))]
@@ -522,16 +654,140 @@ def format_report(records) -> str:
 
 
 def format_compare(records) -> str:
-    """Runs as rows, the total energy for each technology as columns."""
+    """Runs as rows (labelled by gate and seed), the writes' energy for each technology as columns."""
     techs = list(dict.fromkeys(r["technology"] for r in records))
     runs = list(dict.fromkeys(r["run"] for r in records))
+    widths = list(dict.fromkeys(r["bits"] for r in records))
     rows = []
     for run in runs:
         rs = {r["technology"]: r for r in records if r["run"] == run}
         r0 = next(iter(rs.values()))
         acc = r0["test_accuracy"]
-        rows.append([Path(run).name, r0["gate"], "-" if acc is None else f"{acc:.4f}", f"{r0['n_writes']:,}"]
-                    + [f"{rs[t]['total_j']:.3g}" for t in techs])
-    bits = records[0]["bits"]
-    return (text_table(rows, ["run", "gate", "test acc", "M0"] + [f"J {t}" for t in techs])
-            + f"\n\nJ = M0 x J per write, {bits:g}-bit weights (see `spikegate energy RUN_DIR` for the per-write figures).")
+        rows.append([r0.get("label") or Path(run).name, "-" if acc is None else f"{acc:.4f}", f"{r0['n_writes']:,}"]
+                    + ([f"{r0['bits']:g}"] if len(widths) > 1 else []) + [f"{rs[t]['total_j']:.3g}" for t in techs])
+    bits = f"{widths[0]:g} bits per weight" if len(widths) == 1 else "each run's bits per weight (column bits)"
+    return (text_table(rows, ["run", "test acc", "M0"] + (["bits"] if len(widths) > 1 else [])
+                       + [f"J {t}" for t in techs])
+            + f"\n\nJ = M0 x J per write, {bits} (see `spikegate energy RUN_DIR --full` for the per-write figures).")
+
+
+#: How the short text names the counts of each basis.
+_PLURAL = {"write": "writes", "transient_write": "transient writes", "maintenance": "|w_transient| (weight units)",
+           "spike": "spikes", "synaptic_event": "synaptic events", "mac": "MACs", "memory_access": "weight reads"}
+
+
+def _count(n) -> str:
+    return f"{n:,}" if isinstance(n, (int, np.integer)) else f"{n:.4g}"
+
+
+def _terms(rows) -> str:
+    return " + ".join(f"{_count(r['count'])} {_PLURAL[r['basis']]} x {r['j_per_unit']:.3g} J" for r in rows)
+
+
+def brain_lines(rows, synapses_per_bit: float = 1.0) -> list[str]:
+    """What the brain row (the :data:`BIOLOGY_REFERENCE` technology) of a bill sets side by side:
+    its learning figure (organism-level by default: a whole animal's long-term memory) and its
+    computing figures (cell-level by default: the ATP of spikes and synaptic events), with their
+    boundaries and counts; no lines when the bill has no brain row."""
+    brain = [r for r in rows if r["technology"].lower() == BIOLOGY_REFERENCE.lower() and r["in_total"]]
+    if not brain:
+        return []
+    learn = [r for r in brain if r["part"] == "learning"]
+    comp = [r for r in brain if r["part"] == "computing"]
+    lb = "/".join(dict.fromkeys(r["boundary"] for r in learn)) or "-"
+    cb = "/".join(dict.fromkeys(r["boundary"] for r in comp))
+    t = totals(brain)[0]
+    name = brain[0]["technology"]
+    if not comp:
+        lines = [f"brain row ({name}): learning is {lb}-level; computing not priced (no figure in the catalogue "
+                 f"for this run's operations, or --basis left them out)"]
+    elif lb == cb:
+        lines = [f"brain row ({name}): learning and computing are both {lb}-level; learning/computing "
+                 f"{t['learning_over_computing']:.3g}:"]
+    else:
+        lines = [f"brain row ({name}): learning is {lb}-level, computing {cb}-level, so learning/computing "
+                 f"{t['learning_over_computing']:.3g} is not like for like:"]
+    if learn:
+        figures = "; ".join(dict.fromkeys(r["figure"] for r in learn))
+        lines.append(f"  learning  = {_terms(learn)} ({figures}; {synapses_per_bit:g} "
+                     f"synapse{'' if synapses_per_bit == 1 else 's'} changed per stored bit)")
+    if comp:
+        lines.append(f"  computing = {_terms(comp)} ({cb}-level figures; sources in energy.csv)")
+    return lines
+
+
+def _shown(rows, technologies) -> list[str]:
+    """The technologies of the summary: all of the bill's when chosen, else those of :data:`DEFAULT_COMPARE`."""
+    names = [t["technology"] for t in totals(rows)]
+    if technologies:
+        return names
+    wanted = [d.lower() for d in DEFAULT_COMPARE]
+    return sorted((n for n in names if n.lower() in wanted), key=lambda n: wanted.index(n.lower())) or names
+
+
+def format_written(paths, hint: str = "") -> str:
+    """``wrote a.csv, b.png in DIR`` (full paths when they are in several folders), then ``; hint``."""
+    folders = list(dict.fromkeys(str(Path(p).parent) for p in paths))
+    names = ", ".join(Path(p).name for p in paths) if len(folders) == 1 else ", ".join(str(p) for p in paths)
+    return f"wrote {names}" + (f" in {folders[0]}" if len(folders) == 1 else "") + (f"; {hint}" if hint else "")
+
+
+def summary(run_dir, rows, bits=None, technologies=None, synapses_per_bit: float = 1.0, given: str = "bits") -> str:
+    """The short text of ``spikegate energy RUN_DIR``: the run, its counts, the bits per weight,
+    the energy on a few technologies, what the brain row compares, and NeuroBench's metrics.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run directory the bill was priced from.
+    rows : list of dict
+        Its bill (:func:`bill`).
+    bits : float, optional
+        The width given to :func:`bill` (None: the run's own, :func:`weight_bits`).
+    technologies : list of str, optional
+        The technologies to show: all those of the bill when given, else those of
+        :data:`DEFAULT_COMPARE` that the bill holds.
+    synapses_per_bit : float
+        The biological assumption the bill was priced with.
+    given : str
+        How a given ``bits`` is named (``--bits`` at the command line).
+
+    Returns
+    -------
+    str
+        About 15 lines; the tables behind them are :func:`format_report` and :func:`format_bill`.
+    """
+    run = _read(run_dir)
+    m, ledger = run.metrics, run.ledger
+    ident = run_identity(run.path, m)
+    b, source = weight_bits(m, bits, given, where=f"run directory {run.path}: {METRICS}")
+    acc = ident["test_accuracy"]
+    seed = "" if ident["seed"] is None else f" | seed {ident['seed']}"
+    head = (f"{ident['model']} | gate {ident['gate']}{seed} | "
+            f"{ident['backend']} | test accuracy {'-' if acc is None else f'{acc:.4f}'} | "
+            f"{ledger.n_presentations:,} training presentations")
+    learn = learning_counts(ledger)
+    flipped = f"{learn['bit_flip']:,} bits flipped" if m.get("synapse_bits") else "bits flipped not measured (float synapses)"
+    ops = operation_counts(ident["backend"], ledger)
+    computed = (f"{ops['dense_macs']:,} MACs" if ident["backend"] == "rate"
+                else f"{ops['spikes']:,} spikes, {ops['synaptic_events']:,} synaptic events")
+    lines = [head,
+             f"learning: {learn['write']:,} synaptic writes (M0), {flipped}, sum |dw| {learn['abs_dw']:.4g}",
+             f"computing (forward pass): {computed}, {ops['weight_reads']:,} weight reads",
+             f"bits per weight: {b:g} ({source}) in every write, weight read and the footprint below", ""]
+    names = _shown(rows, technologies)
+    by_name = {t["technology"]: t for t in totals(rows)}
+    table = [[n + (" (brain)" if n.lower() == BIOLOGY_REFERENCE.lower() else ""), f"{t['learning_j']:.3g}",
+              "-" if t["computing_j"] is None else f"{t['computing_j']:.3g}",
+              "-" if t["learning_over_computing"] is None else f"{t['learning_over_computing']:.3g}",
+              f"{t['total_j']:.3g}"] for n in names for t in [by_name[n]]]
+    lines.append(text_table(table, ["technology", "learning J", "computing J", "learning/computing", "total J"]))
+    shown = [r for r in rows if r["technology"] in names]
+    brain = brain_lines(shown, synapses_per_bit)
+    if brain:
+        lines += [""] + brain
+    nb = m.get("neurobench")
+    if nb:
+        lines += ["", "NeuroBench (per training presentation): "
+                  + format_neurobench(nb, footprint(nb, ledger, b), sep="\n  ")]
+    return "\n".join(lines)

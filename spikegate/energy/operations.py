@@ -20,9 +20,15 @@ test presentations, and of the forward pass only: the learning signal's own arit
 neurobench framework for benchmarking neuromorphic computing algorithms and systems*,
 Nat. Commun. 2025): ``synaptic_operations`` (``Effective_ACs``, ``Effective_MACs``,
 ``Dense``, per presentation), ``activation_sparsity``, ``connection_sparsity`` and
-``footprint`` (bytes).
+``footprint`` (bytes). The footprint is recorded as the simulator stored it (float64
+weights: 8 bytes each); :func:`footprint` restates it at the bits per weight that price
+the bill, so one figure holds throughout ``spikegate energy``.
 """
 from __future__ import annotations
+
+import re
+
+import numpy as np
 
 from ..backends import get_backend
 from ..ledger import EnergyLedger
@@ -43,10 +49,63 @@ def cumulative_operations(backend: str, ledger: EnergyLedger, presentations: int
     return operation_counts(backend, head)
 
 
-def format_neurobench(metrics: dict) -> str:
-    """One line: synaptic operations, activation and connection sparsity, footprint."""
+def _state_values(metrics: dict, n_weights: int) -> int:
+    """The state values behind a recorded footprint: ``state_values`` where recorded, else read
+    from its definition (``... + state variables (N values)``), else what the bytes leave
+    beside the weights at the recorded (or float64) width."""
+    n = metrics.get("state_values")
+    if isinstance(n, int) and not isinstance(n, bool) and n >= 0:
+        return n
+    definitions = metrics.get("definitions")
+    text = definitions.get("footprint") if isinstance(definitions, dict) else None
+    text = text if isinstance(text, str) else ""
+    found = re.search(r"state variables \((\d+) values\)", text)
+    if found:
+        return int(found.group(1))
+    size = re.search(r"weights \((\d+) bytes each\)", text)
+    itemsize = int(size.group(1)) if size and int(size.group(1)) > 0 else 8
+    recorded = metrics.get("footprint")
+    return max((recorded if isinstance(recorded, int) else 0) // itemsize - n_weights, 0)
+
+
+def footprint(metrics: dict, ledger: EnergyLedger, bits: float) -> dict:
+    r"""NeuroBench's footprint at ``bits`` per stored value.
+
+    Parameters
+    ----------
+    metrics : dict
+        The run's ``neurobench`` record (``metrics.json``).
+    ledger : EnergyLedger
+        The run's ledger (its initial weights give the number of weights).
+    bits : float
+        Bits per stored value: the figure that prices the bill's writes and weight reads.
+
+    Returns
+    -------
+    dict
+        ``bytes`` :math:`= (W + S)\,b / 8`, ``weights`` :math:`W`, ``state_values`` :math:`S`
+        (neuron state, at the same width) and ``bits`` :math:`b`.
+    """
+    n_weights = int(sum(np.size(w) for w in ledger.initial_weights))
+    state = _state_values(metrics, n_weights)
+    total = (n_weights + state) * float(bits) / 8
+    return {"bytes": int(total) if total == int(total) else total, "weights": n_weights, "state_values": state,
+            "bits": float(bits)}
+
+
+def format_footprint(fp: dict) -> str:
+    """``80,514 bytes = (79,400 weights + 1,114 state values) x 8 bits / 8``."""
+    size = f"{fp['bytes']:,}" if isinstance(fp["bytes"], int) else f"{fp['bytes']:,.1f}"
+    return (f"{size} bytes = ({fp['weights']:,} weights + {fp['state_values']:,} state values) "
+            f"x {fp['bits']:g} bits / 8")
+
+
+def format_neurobench(metrics: dict, fp: dict | None = None, sep: str = ", ") -> str:
+    """One line: synaptic operations, activation and connection sparsity, and the footprint
+    (``fp`` from :func:`footprint`; the recorded bytes when None) after ``sep``."""
     ops = metrics["synaptic_operations"]
-    act = metrics.get("activation_sparsity")
+    act, conn, recorded = (metrics.get(k) for k in ("activation_sparsity", "connection_sparsity", "footprint"))
+    size = format_footprint(fp) if fp is not None else "-" if recorded is None else f"{recorded:,} bytes"
     return (f"Effective_ACs {ops['Effective_ACs']:.4g}, Effective_MACs {ops['Effective_MACs']:.4g}, "
             f"Dense {ops['Dense']:.4g}; activation_sparsity {'-' if act is None else f'{act:.4f}'}, "
-            f"connection_sparsity {metrics['connection_sparsity']:.4f}, footprint {metrics['footprint']:,} bytes")
+            f"connection_sparsity {'-' if conn is None else f'{conn:.4f}'}{sep}footprint {size}")

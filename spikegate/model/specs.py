@@ -370,6 +370,11 @@ class DataSpec(Declaration):
     dir: str = param("", doc="MNIST directory ('': the default search)")
     path: str = param("", doc="the .npz file of source = npz")
 
+    def validate(self):
+        if self.path and self.source != "npz":   # the file would be ignored without a word
+            raise ParameterError(f"DataSpec.path = {self.path!r}: read only with source = 'npz' (source is "
+                                 f"{self.source!r}); set data.source = \"npz\" too", "DataSpec.path")
+
 
 @declaration
 class TrainingSpec(Declaration):

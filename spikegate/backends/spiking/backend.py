@@ -107,28 +107,24 @@ class SpikingBackend(Backend):
 
             return StandaloneClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed + seed_offset,
                                         chunk=cfg.training.chunk)
-        import brian2
-
         from .classifier import GatedClassifier
 
         # one name for every training: each has a Network of its own, and the Cython cache hits
         clf = GatedClassifier(cfg.spec, cfg.gate, images, seed=cfg.seed, chunk=cfg.training.chunk, name="sg",
                               reserve=cfg.reserve)
-        brian2.seed(cfg.seed + seed_offset)   # the spike trains' stream (the weights keep cfg.seed)
+        clf.seed_spikes(cfg.seed + seed_offset)   # the spike trains' stream (the weights keep cfg.seed)
         return clf
 
     def build_tester(self, cfg, ds, clf, seed_offset: int = 0):
         """With ``network.t_test``: a second network whose window is ``t_test`` (the weights are copied
-        in before each test); building it leaves Brian2's seed as it was."""
+        in before each test), with a random stream of its own (seed + 2**20 + ``seed_offset``)."""
         if cfg.spec.t_test is None:
             return clf
-        import brian2
-
         from .classifier import GatedClassifier
 
         tester = GatedClassifier(cfg.spec.test_network(), cfg.gate, np.vstack([ds.x_train, ds.x_test, ds.x_val]), seed=cfg.seed,
                                  chunk=cfg.training.chunk, name="sgtest")
-        brian2.seed(cfg.seed + seed_offset)
+        tester.seed_spikes((cfg.seed + 2**20 + seed_offset) % 2**32)
         return tester
 
     def check_bounds(self, cfg, n_presentations: int) -> None:

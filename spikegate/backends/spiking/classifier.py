@@ -22,11 +22,13 @@ from ...ledger import PresentationLog
 from ...model import Gate, MetabolicReserve, MistakeMemory, NetworkSpec
 from ...model.code import IDENTIFIER
 from ...units import check_number
+from ..brian import quiet_when_unused
 from ..inputs import (check_images, check_labels, check_learning_scale, check_memgate, check_projection, check_samples,
                       check_seed, check_weights)
 from . import schedule
 from .builder import build_network, initialize, learning_rate_constants, stored_weights
 from .equations import gate_constants
+from .random_state import RandomStream
 from .readout import decode
 from .validation import check_neuron_model
 
@@ -50,11 +52,30 @@ def free_prefix(base: str) -> str:
     return name
 
 
+def check_runtime_device() -> None:
+    """The runtime engine builds objects for Brian2's runtime device; a standalone device gets one line."""
+    from brian2.devices.device import RuntimeDevice
+
+    device = b2.get_device()
+    if not isinstance(device, RuntimeDevice):
+        raise ParameterError(f"GatedClassifier: Brian2's device is {type(device).__name__} (set_device); the "
+                             "classifier and your monitors run on the runtime device (brian2.set_device(\"runtime\")), "
+                             "the compiled engine through spikegate: train.device = \"cpp_standalone\" "
+                             "(--set train.device=cpp_standalone)", "brian2.set_device")
+
+
 def check_prefix(name) -> str:
     if not isinstance(name, str) or not IDENTIFIER.fullmatch(name) or len(name) > 64:
         raise ParameterError(f"GatedClassifier.name = {name!r}: expected an ASCII identifier of at most 64 "
                              f"characters (a prefix of Brian2 object names), e.g. 'sg'", "GatedClassifier.name")
     return name
+
+
+def _closed_form_ern(attribute: str) -> str:
+    return (f"GatedClassifier.{attribute}: this classifier's ERN is in closed form (ern.integration = \"closed\", "
+            "the default: one number per decision, no group to record); to record the ERN build with "
+            "ERNSignal(integration=\"simulated\") (model file: --set ern.integration=simulated) and read "
+            "clf.ern_group.ern")
 
 
 class GatedClassifier:
@@ -66,9 +87,11 @@ class GatedClassifier:
     gate : Gate
     images : array, shape (n_images, n_in), values in [0, 1]
         The image bank; presentations refer to rows of it.
-    seed : int
-        Seeds the initial and feedback weights (numpy) and, like ``brian2.seed(seed)`` at the
-        end of construction, Brian2's random numbers (the input spike trains).
+    seed : int, optional
+        Seeds the initial and feedback weights (numpy) and the classifier's own stream of
+        Brian2 random numbers (the input spike trains, :attr:`random`): the classifier's runs
+        draw from it, whatever else runs in the process. Default: a seed drawn from numpy's
+        global generator, which ``brian2.seed()`` seeds (:attr:`seed` tells which).
     chunk : int
         Presentations per ``run()`` call, at most :data:`~spikegate.backends.spiking.schedule.MAX_CHUNK`.
     name : str, optional
@@ -78,20 +101,32 @@ class GatedClassifier:
 
     Notes
     -----
-    :attr:`objects` lists every Brian2 object (``b2.Network(clf.objects, my_monitor)``);
-    :meth:`run` presents samples in such a network. With ``spec.ern.integration =
+    The classifier is a container of Brian2 objects: ``b2.Network(clf, my_monitor)`` holds
+    them all (:attr:`objects`); :meth:`run` presents samples in such a network. Every group
+    runs on :attr:`clock` (``dt = spec.dt``, not ``defaultclock.dt``): give objects of your own
+    that touch them ``clock=clf.clock``. Input spikes are Poisson *counts* per step (``k``);
+    a ``SpikeMonitor(clf.input)`` sees at most one per step, ``StateMonitor(clf.input, "k",
+    record=True, clock=clf.clock)`` every one the ledger counts. Brian2's ``net.store()`` /
+    ``net.restore()`` rewinds the objects but not the classifier's random stream: keep
+    ``s = clf.random.state`` beside the store and set ``clf.random.state = s`` after the restore
+    to replay the same spike trains; :meth:`save` and :meth:`load` keep weights, mistake memory
+    and random state in a file. The runtime device only:
+    under ``brian2.set_device("cpp_standalone")`` use spikegate's compiled engine
+    (``train.device = "cpp_standalone"``). With ``spec.ern.integration =
     "simulated"``, :attr:`ern_group` holds the ERN (``ern``, a recordable subexpression) and the
     presynaptic groups the accumulated integral ``acc``; the eligibility trace is ``x``.
     """
 
-    def __init__(self, spec: NetworkSpec, gate: Gate, images, seed: int = 0, chunk: int = 1000,
+    def __init__(self, spec: NetworkSpec, gate: Gate, images, seed: int | None = None, chunk: int = 1000,
                  name: str | None = None, reserve: MetabolicReserve | None = None):
         if not isinstance(spec, NetworkSpec):
             raise ParameterError(f"GatedClassifier.spec: expected a NetworkSpec, got {type(spec).__name__}")
+        check_runtime_device()
         self.spec = spec
         self.chunk = check_number("GatedClassifier.chunk", chunk, minimum=1, maximum=schedule.MAX_CHUNK, integer=True)
         self.name = free_prefix("sg") if name is None else check_prefix(name)
-        self.seed = check_seed(seed, "GatedClassifier.seed")
+        # no seed: one from numpy's global generator, so that brian2.seed() decides it
+        self.seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else check_seed(seed, "GatedClassifier.seed")
         self.images = check_images(images, spec.n_in)   # before building: no half-built objects on bad input
         check_neuron_model(spec.neuron)
         self.namespace = {}
@@ -101,7 +136,17 @@ class GatedClassifier:
         self.learning_scale = 1.0
         self.set_reserve(MetabolicReserve() if reserve is None else reserve)
         self.load_schedule(np.zeros(0, dtype=int), np.zeros(0, dtype=int))
-        b2.seed(self.seed)
+        self.random = RandomStream.from_seed(self.seed)
+        self.memory = None    # the mistake memory a checkpoint brought (load)
+        quiet_when_unused(self.objects)
+
+    def __iter__(self):
+        """The Brian2 objects: ``b2.Network(clf, ...)`` adds them all."""
+        return iter(self.objects)
+
+    def seed_spikes(self, seed: int) -> None:
+        """Restart the classifier's random stream (the spike trains) from ``seed``; weights stay."""
+        self.random = RandomStream.from_seed(check_seed(seed, "GatedClassifier.seed_spikes"))
 
     # ----------------------------------------------------------------- the objects
     # the Brian2 objects by their role (see SpikingNetwork), for monitors and synapses of your own
@@ -119,8 +164,7 @@ class GatedClassifier:
     def ern_group(self):
         """The group holding the simulated ERN (``ern``; ``Ed``, ``Er``); only with a simulated ERN."""
         if self.net.ern_group is None:
-            raise AttributeError("GatedClassifier.ern_group: the ERN is a group only when it is simulated; build "
-                                 "with ERNSignal(integration=\"simulated\") (closed form: no group to record)")
+            raise AttributeError(_closed_form_ern("ern_group"))
         return self.net.ern_group
 
     @property
@@ -137,6 +181,8 @@ class GatedClassifier:
         """Deprecated name of :attr:`ern_group`."""
         import warnings
 
+        if self.net.ern_group is None:
+            raise AttributeError(_closed_form_ern("ern"))
         warnings.warn("GatedClassifier.ern is renamed ern_group (the group that holds the ERN)", DeprecationWarning,
                       stacklevel=2)
         return self.ern_group
@@ -213,6 +259,34 @@ class GatedClassifier:
     def n_images(self) -> int:
         return len(self.images)
 
+    # ----------------------------------------------------------------- checkpoints
+    def state_arrays(self) -> dict:
+        """The whole state (weights, every state variable, clocks, random stream) as named arrays
+        (:mod:`~spikegate.backends.spiking.state`)."""
+        from .state import network_state
+
+        return network_state(self)
+
+    def set_state_arrays(self, arrays, where: str = "state") -> None:
+        """Restore :meth:`state_arrays` (of a classifier of the same structure), bit for bit."""
+        from .state import restore_network_state
+
+        restore_network_state(self, arrays, where)
+
+    def save(self, path, memory: MistakeMemory | None = None) -> None:
+        """Write the classifier's declarations and state, and ``memory``, to ``path`` (``.npz``, no pickle)."""
+        from .state import save_classifier
+
+        save_classifier(self, path, memory)
+
+    @classmethod
+    def load(cls, path, images, name: str | None = None, chunk: int = 1000) -> "GatedClassifier":
+        """A classifier from :meth:`save`'s file, over ``images`` (the image bank is data, not state);
+        it goes on exactly where the saved one stopped. The saved mistake memory is :attr:`memory`."""
+        from .state import load_classifier
+
+        return load_classifier(cls, path, images, name, chunk)
+
     # ----------------------------------------------------------------- running
     def load_schedule(self, samples, labels, memgate=None, learn: bool = True) -> None:
         """Schedule ``len(samples) <= chunk`` presentations from the next tick on."""
@@ -274,7 +348,8 @@ class GatedClassifier:
             self.load_schedule(samples[a:b], labels[a:b], memgate[a:b], learn=learn)
             self.align(net)
             t_end = net.t + self.duration()
-            net.run(self.duration(), namespace={})
+            with self.random.active():
+                net.run(self.duration(), namespace={})
             if net.t < t_end - 0.5 * self.spec.dt:
                 # Brian2 turns a first Ctrl+C into a quiet early stop: do not go on with half a chunk
                 raise KeyboardInterrupt("simulation stopped before the end of the chunk")
