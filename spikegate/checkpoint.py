@@ -125,14 +125,12 @@ def read_training(run_dir, cfg, n_train: int) -> TrainingCheckpoint:
         raise DataError(f"{where}: no {CHECKPOINT} (runs written before checkpoints, or not a spikegate run); "
                         "continue from its weights with train(initial_weights=...)")
     arrays, meta = read_arrays(path, "training")
-    n_proj = cfg.spec.n_projections
     weights = []
-    for k in range(n_proj):
+    for k in range(cfg.spec.n_projections):   # shapes are the classifier's to check (check_weights)
         w = arrays.get(f"weights.w{k}")
-        shape = (cfg.spec.layers[k], cfg.spec.layers[k + 1])
-        if w is None or w.shape != shape or w.dtype.kind != "f":
-            raise DataError(f"{where}: weights w{k} {'missing' if w is None else f'of shape {w.shape}'}; this "
-                            f"model's projection {k} is {shape}: continue with the same network")
+        if w is None or w.ndim != 2 or w.dtype.kind != "f" or not np.all(np.isfinite(w)):
+            raise DataError(f"{where}: weights w{k} {'missing' if w is None else f'of shape {w.shape} of {w.dtype}'}"
+                            f"; expected finite numbers, one matrix per projection of this model")
         weights.append(w)
     epochs = meta.get("epochs")
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:

@@ -235,8 +235,7 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
                                 "projections")
             for k, w in enumerate(initial_weights):
                 clf.set_weights(k, w)
-        if start is not None:
-            _continue(clf, tester, start)
+        continued = _continue(clf, tester, start) if start is not None else None
         initial = [clf.weights(k) for k in range(cfg.spec.n_projections)]
         loop = _EpochLoop(cfg, ds, samples, clf, tester, EnergyLedger(projection_names(cfg.spec.layers),
                                                                       cfg.spec.alpha, initial), bar, start)
@@ -248,20 +247,32 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
     metrics = _metrics(cfg, ds, loop.ledger, final, n_train, loop.curves, loop.test_log, loop.reached,
                        time.perf_counter() - t_begin, loop.train_seconds, compile_seconds)
     metrics.update(loop.validation.summary())
+    if continued:
+        metrics["init_from_state"] = continued
     return TrainResult(cfg, metrics, loop.ledger, clf, None, initial, final, loop.checkpoint)
 
 
-def _continue(clf, tester, start: TrainingCheckpoint) -> None:
-    """Put a checkpoint into freshly built classifiers: the whole state where both sides have one
-    (the runtime engine), else the weights."""
+def _continue(clf, tester, start: TrainingCheckpoint) -> str:
+    """Put a checkpoint into freshly built classifiers: the whole state where it comes from the same
+    engine (``"whole state"``), else the weights (``"weights"``)."""
     where = "--init-from checkpoint"
-    if start.network and hasattr(clf, "set_state_arrays"):
+    for k, w in enumerate(start.weights):
+        if w.shape != clf.weights(k).shape:
+            raise DataError(f"{where}: weights w{k} of shape {w.shape}; this model's projection {k} is "
+                            f"{clf.weights(k).shape}: continue with the same network")
+    if start.network and hasattr(clf, "set_state_arrays") and _engine(start.network) == _engine(clf.state_arrays()):
         clf.set_state_arrays(start.network, where)
-    else:
-        for k, w in enumerate(start.weights):
-            clf.set_weights(k, w)
-    if tester is not clf and start.tester and hasattr(tester, "set_state_arrays"):
-        tester.set_state_arrays(start.tester, where)
+        if tester is not clf and start.tester and hasattr(tester, "set_state_arrays"):
+            tester.set_state_arrays(start.tester, where)
+        return "whole state"
+    for k, w in enumerate(start.weights):      # another engine or backend: its weights go on
+        clf.set_weights(k, w)
+    return "weights"
+
+
+def _engine(arrays: dict) -> str:
+    """Which engine's state a checkpoint holds (the compiled engine's arrays are ``compiled.*``)."""
+    return "compiled" if arrays and all(k.startswith("compiled.") for k in arrays) else "runtime"
 
 
 def _build_classifiers(cfg: RunConfig, ds, bar) -> tuple:

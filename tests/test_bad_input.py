@@ -345,7 +345,11 @@ CASES = {
                                              "weights w0 of shape (10, 10); this model's projection 0 is (64, 10)"),
     "init-from a checkpoint without weights": (lambda t: _init_from(t, _checkpoint(t, w0=None)), "weights w0 missing"),
     "init-from text weights": (lambda t: _init_from(t, _checkpoint(t, w0=np.full((64, 10), "x"))),
-                               "weights w0 of shape (64, 10)"),
+                               "weights w0 of shape (64, 10) of <U1; expected finite numbers"),
+    "init-from NaN weights": (lambda t: _init_from(t, _checkpoint(t, w0=np.full((64, 10), np.nan))),
+                              "weights w0 of shape (64, 10) of float64; expected finite numbers"),
+    "init-from a spiking run into the rate backend": (lambda t: _init_from(t, _checkpoint(t), model=RATE),
+                                                       "weights w0 of shape (64, 10); this model's projection 0 is"),
     "init-from a memory of another size": (lambda t: _init_from(t, _checkpoint(t, mu=np.zeros(5))),
                                            "covers 5 training samples, this run trains on 20"),
     "init-from a memory out of range": (lambda t: _init_from(t, _checkpoint(t, mu=np.full(20, 2.0))),
@@ -375,8 +379,9 @@ CASES = {
 }
 
 
-def _init_from(t, run_dir, *extra):
-    return train_args(t, "data.n_train=20", "data.n_test=10", "train.target=numpy") + ["--init-from", run_dir, *extra]
+def _init_from(t, run_dir, *extra, model=DIGITS):
+    sets = ("data.n_train=20", "data.n_test=10") + (("train.target=numpy",) if model == DIGITS else ())
+    return train_args(t, *sets, model=model) + ["--init-from", run_dir, *extra]
 
 
 def _checkpoint(t, raw=None, pickled=False, meta=None, w0=np.zeros((64, 10)), mu=np.zeros(20), network=None):

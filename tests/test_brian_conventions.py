@@ -180,3 +180,71 @@ def test_store_and_restore_replay_the_spike_trains_with_the_classifiers_stream(d
     replay = clf.run(net, np.arange(10), ds.y_train[:10])
     np.testing.assert_array_equal(first.outputs, replay.outputs)
     np.testing.assert_array_equal(first.writes, replay.writes)
+
+
+@pytest.mark.parametrize("model, sets, state", [
+    (DIGITS, ["train.device=cpp_standalone"], "whole state"),      # the binary's state: weights and its run count
+    (str(ROOT / "models" / "digits-rate.toml"), [], "weights"),    # deterministic: the weights are its state
+], ids=["compiled engine", "rate backend"])
+def test_two_epochs_then_one_equal_three_on_the_other_engines(model, sets, state, tmp_path):
+    sets = sets + ["data.n_train=100", "data.n_test=40"]
+    whole = train(model, overrides=sets + ["train.epochs=3"], progress=False)
+    train(model, overrides=sets + ["train.epochs=2"], progress=False, out=tmp_path / "two")
+    more = train(model, overrides=sets + ["train.epochs=1"], progress=False, init_from=tmp_path / "two")
+    for k, w in enumerate(whole.final_weights):
+        np.testing.assert_array_equal(more.final_weights[k], w)
+    assert more.test_accuracy == whole.test_accuracy
+    assert more.metrics["init_from_state"] == state
+
+
+def _saved(tmp_path, digits, change):
+    """A classifier file whose JSON record ``change`` alters; the path."""
+    import json
+
+    cfg, ds = digits
+    path = tmp_path / "saved.npz"
+    GatedClassifier(cfg.spec, cfg.gate, ds.x_train, seed=2, name="sg").save(path)
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    change(meta, arrays)
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    return path
+
+
+def _hostile_neuron(meta, arrays):
+    meta["declarations"]["parts"]["neuron"] = ["NeuronEquations", {
+        "equations": "dv/dt = (__import__('os').system('touch /tmp/owned') - v) / tau_m : volt", "threshold": "v > 1*mV",
+        "reset": "v = 0*mV", "parameters": {"tau_m": "10 ms"}, "initial": {"v": "0 mV"}}]
+
+
+LOAD_CASES = {
+    "a training checkpoint": (lambda m, a: m.update(kind="training"), "expected kind 'classifier'"),
+    "a type outside the whitelist": (lambda m, a: m["declarations"]["parts"].update(neuron=["os.system", {}]),
+                                     "part 'neuron' is a 'os.system'; allowed: LIF, NeuronEquations"),
+    "an unknown gate": (lambda m, a: m["declarations"].update(gate=["exec", {}]), "gate 'exec'; allowed:"),
+    "a field of the wrong unit": (lambda m, a: m["declarations"]["parts"]["neuron"][1].update(tau_m="5 mV"),
+                                  "the saved declarations do not rebuild"),
+    "code in a neuron's equations": (_hostile_neuron, "the saved declarations do not rebuild"),
+    "a text learning scale": (lambda m, a: m.update(learning_scale="1"), "learning_scale = '1': expected a number"),
+    "a state array missing": (lambda m, a: a.pop("random.rand_buffer"), "array random.rand_buffer missing"),
+    "a weight matrix of another shape": (lambda m, a: a.update({"net.w0.w": np.zeros(3)}),
+                                         "state array 'net.w0.w' has shape (3,) of float64, this network (640,)"),
+    "a negative clock": (lambda m, a: a.update({"clock.clock": np.array(-5)}),
+                         "state array 'clock.clock' = -5: a time step count must be >= 0"),
+    "a random position beyond the buffer": (lambda m, a: a.update({"random.rand_index": np.array(10 ** 6)}),
+                                            "array random.rand_index: 1000000 outside [0, 19999]"),
+}
+
+
+@pytest.mark.parametrize("case", list(LOAD_CASES))
+def test_a_bad_classifier_file_is_one_line(case, digits, tmp_path):
+    import os
+
+    change, message = LOAD_CASES[case]
+    path = _saved(tmp_path, digits, change)
+    with pytest.raises(DataError, match=None) as info:
+        GatedClassifier.load(path, digits[1].x_train)
+    assert message in str(info.value) and "\n" not in str(info.value), str(info.value)
+    assert not os.path.exists("/tmp/owned")

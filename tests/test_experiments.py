@@ -44,7 +44,7 @@ def test_lazy_vs_backprop_reports_its_speedup_consistently(tmp_path):
 
 
 def test_mistake_gating_savings_rate_and_spiking(tmp_path):
-    s = run_quick("mistake_gating_savings", tmp_path, "--seeds", "1", "--set", "train.target=numpy")
+    s = run_quick("mistake_gating_savings", tmp_path, "--seeds", "1")
     backends = {r["backend"] for r in s["rows"]}
     assert backends == {"rate", "spiking"} and len(s["rows"]) == 4 + 5   # rate: 4 gates, spiking: 5 gates x 1 seed
     for r in s["rows"]:
@@ -95,7 +95,7 @@ def test_gate_comparison_protocol_runs_every_gate_and_the_controls_then_the_fron
     always stopped on validation, and the frontier's verdict at an accuracy every seed reaches."""
     proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "gate_comparison.py"),
                            str(ROOT / "models" / "digits.toml"), "--quick", "--seeds", "1", "2", "--eta-scale", "1",
-                           "--n-validation", "60", "--validate-every", "100", "--set", "train.target=numpy",
+                           "--n-validation", "60", "--validate-every", "100",
                            "--results", str(tmp_path), "--workers", "2"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -138,7 +138,7 @@ def test_gate_comparison_refuses_an_unknown_technology_before_training(tmp_path)
 def test_energy_budget_quick_spends_at_most_its_budget(tmp_path):
     """30 J at 10 mJ per write: 3,000 writes, plus the one presentation that overdraws (at most 640)."""
     proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "energy_budget.py"), "--quick", "--seeds", "1",
-                           "--workers", "2", "--set", "train.target=numpy", "--results", str(tmp_path)],
+                           "--workers", "2", "--results", str(tmp_path)],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     folder = tmp_path / "energy_budget" / "digits-quick"

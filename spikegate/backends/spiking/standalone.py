@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import EngineError, ParameterError
+from ...errors import DataError, EngineError, ParameterError
 from ...ledger import PresentationLog, concatenate_logs
 from ...model import Always, Gate, NetworkSpec
 from ..inputs import (check_images, check_labels, check_learning_scale, check_memgate, check_projection, check_samples,
@@ -247,6 +247,25 @@ class StandaloneClassifier:
         if not logs:
             return PresentationLog.empty(self.spec.n_out, self.spec.n_projections)
         return concatenate_logs(logs, time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_arrays(self) -> dict:
+        """The whole state between runs: every run starts the network afresh from its weights, and its
+        spike trains from a seed drawn from the classifier's seed and the number of runs so far."""
+        return {"compiled.runs": np.array(self.runs, dtype=np.int64),
+                **{f"compiled.w{k}": W.copy() for k, W in enumerate(self.W)}}
+
+    def set_state_arrays(self, arrays, where: str = "state") -> None:
+        """Restore :meth:`state_arrays`: the next runs are those the saved classifier would have made."""
+        runs = np.asarray(arrays.get("compiled.runs", -1))
+        if runs.shape != () or runs.dtype.kind not in "iu" or runs < 0:
+            raise DataError(f"{where}: compiled.runs must be a count >= 0")
+        for k, W in enumerate(self.W):
+            saved = arrays.get(f"compiled.w{k}")
+            if saved is None or saved.shape != W.shape or saved.dtype.kind != "f" or not np.all(np.isfinite(saved)):
+                raise DataError(f"{where}: compiled.w{k} missing or not a finite {W.shape} matrix")
+        self.W = [np.array(arrays[f"compiled.w{k}"], dtype=float) for k in range(len(self.W))]
+        self.runs = int(runs)
 
     # ------------------------------------------------------------------ the binary
     def _signature(self) -> tuple | None:
