@@ -94,6 +94,7 @@ class TrainingCheckpoint:
     memory: object = None          # MistakeMemory, CoinFlips or None
     network: dict = field(default_factory=dict)   # the runtime classifier's state arrays
     tester: dict = field(default_factory=dict)    # a separate tester's (network.t_test)
+    where: str = "--init-from"                     # how errors name it
 
     def to_arrays(self) -> tuple[dict, dict]:
         arrays = {f"weights.w{k}": np.asarray(w) for k, w in enumerate(self.weights)}
@@ -156,4 +157,4 @@ def read_training(run_dir, cfg, n_train: int) -> TrainingCheckpoint:
     network = {k[len("network."):]: v for k, v in arrays.items() if k.startswith("network.")}
     tester = {k[len("tester."):]: v for k, v in arrays.items() if k.startswith("tester.")}
     return TrainingCheckpoint(epochs, int(meta.get("presentations", 0)), weights, meta["order_state"], memory,
-                              network, tester)
+                              network, tester, where=f"{where}/{CHECKPOINT}")

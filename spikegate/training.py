@@ -255,7 +255,7 @@ def _train(cfg: RunConfig, ds: data_mod.Dataset, samples: np.ndarray, initial_we
 def _continue(clf, tester, start: TrainingCheckpoint) -> str:
     """Put a checkpoint into freshly built classifiers: the whole state where it comes from the same
     engine (``"whole state"``), else the weights (``"weights"``)."""
-    where = "--init-from checkpoint"
+    where = start.where
     for k, w in enumerate(start.weights):
         if w.shape != clf.weights(k).shape:
             raise DataError(f"{where}: weights w{k} of shape {w.shape}; this model's projection {k} is "

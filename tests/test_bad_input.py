@@ -349,7 +349,8 @@ CASES = {
     "init-from NaN weights": (lambda t: _init_from(t, _checkpoint(t, w0=np.full((64, 10), np.nan))),
                               "weights w0 of shape (64, 10) of float64; expected finite numbers"),
     "init-from a spiking run into the rate backend": (lambda t: _init_from(t, _checkpoint(t), model=RATE),
-                                                       "weights w0 of shape (64, 10); this model's projection 0 is"),
+                                                       "weights w1 missing; expected finite numbers, one matrix per "
+                                                       "projection of this model"),
     "init-from a memory of another size": (lambda t: _init_from(t, _checkpoint(t, mu=np.zeros(5))),
                                            "covers 5 training samples, this run trains on 20"),
     "init-from a memory out of range": (lambda t: _init_from(t, _checkpoint(t, mu=np.full(20, 2.0))),
@@ -362,8 +363,12 @@ CASES = {
                               "checkpoint records epochs = '2'"),
     "init-from a broken epoch order": (lambda t: _init_from(t, _checkpoint(t, meta={"order_state": {"x": 1}})),
                                        "the epoch order's generator state is missing or malformed"),
-    "init-from network state of another structure": (lambda t: _init_from(t, _checkpoint(t, network={"net.other.v": np.zeros(3)})),
-                                                     "saved from a network of another structure"),
+    "init-from network state of another structure": (lambda t: _init_from(t, _checkpoint(t, network=_other_network())),
+                                                     "checkpoint.npz: no state array 'clock.clock' (73 missing): saved "
+                                                     "from a network of another structure"),
+    "init-from a network state without its random stream": (
+        lambda t: _init_from(t, _checkpoint(t, network={"net.other.v": np.zeros(3)})),
+        "checkpoint.npz: array random.numpy_keys missing"),
     "init-from a random gate's run without its coin": (lambda t: _init_from(t, _checkpoint(t), "--gate", "random"),
                                                        "the run had no random gate"),
     "an npz path for the digits": (lambda t: train_args(t, npz(t / "p.npz")),
@@ -377,6 +382,13 @@ CASES = {
     "whole float labels": (lambda t: train_args(t, "data.source=npz", npz(t / "w.npz", y_train=np.arange(20) % 10 * 1.0)),
                            "float labels (float64; class labels are integers in [0, 9]); convert whole numbers"),
 }
+
+
+def _other_network():
+    """State arrays of a network that is not digits' (with a valid random stream)."""
+    from spikegate.backends.spiking.random_state import seeded, to_arrays
+
+    return {"net.other.v": np.zeros(3), **to_arrays(seeded(1), prefix="random.")}
 
 
 def _init_from(t, run_dir, *extra, model=DIGITS):
