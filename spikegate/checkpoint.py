@@ -4,14 +4,14 @@ Two kinds share the format (named arrays and a JSON ``meta`` string; no pickle, 
 elsewhere is data):
 
 * **classifier** (:meth:`GatedClassifier.save <spikegate.backends.spiking.GatedClassifier.save>`,
-  written and read by :mod:`spikegate.backends.spiking.state`): the declarations (as TOML
-  sections of a model file), every state array and optionally a :class:`~spikegate.model.MistakeMemory`;
+  written and read by :mod:`spikegate.backends.spiking.state`): the declarations (their fields
+  as JSON), every state array and optionally a :class:`~spikegate.model.MistakeMemory`;
 * **training** (``checkpoint.npz`` in every run directory, read by ``train(init_from=...)`` and
   ``spikegate train --init-from RUN_DIR``): the weights, the memory or the random gate's coin,
-  the epoch order's generator, the epochs done, and on the runtime engine the classifier's whole
-  state. It is taken where the epoch loop ends its last epoch (before a test made only because
-  the run ends), so training 2 epochs and continuing for 1 presents what 3 epochs in one run
-  present, bit for bit on the runtime engine.
+  the epoch order's generator, the epochs done, and the engine's state (runtime: the
+  classifier's whole state; compiled: its weights and run count). It is taken where the epoch
+  loop ends its last epoch (before a test made only because the run ends), so training 2 epochs
+  and continuing for 1 presents what 3 epochs in one run present, bit for bit.
 """
 from __future__ import annotations
 

@@ -80,3 +80,19 @@ def tiny_model_file(tmp_path, epochs):
                  train=dict(TINY_MODEL["train"], epochs=epochs))
     (tmp_path / "model.toml").write_text(tomli_w.dumps(model))
     return tmp_path / "model.toml"
+
+
+def run_protocol_quick(name, tmp_path, *extra):
+    """``experiments/<name>.py`` on the digits model with ``--quick``: it must exit 0 and draw its figure;
+    the run's output, its folder and its summary."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), str(ROOT / "models" / "digits.toml"),
+                           "--quick", "--seeds", "1", "--results", str(tmp_path), "--set", "train.target=numpy", *extra],
+                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = tmp_path / name / "digits-quick"
+    assert (folder / "figure.png").stat().st_size > 1000
+    return proc, folder, json.loads((folder / "summary.json").read_text())

@@ -1,20 +1,11 @@
 """experiments/ern_timing.py --quick: the latency x interval protocol runs through scans and its numbers add up."""
-import json
 import math
-import subprocess
-import sys
 
-from conftest import ROOT
+from conftest import run_protocol_quick
 
 
 def test_ern_timing_quick_compensates_the_integral_and_marks_the_overlaps(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "ern_timing.py"), str(ROOT / "models" / "digits.toml"),
-                           "--quick", "--seeds", "1", "--results", str(tmp_path), "--set", "train.target=numpy"],
-                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    folder = tmp_path / "ern_timing" / "digits-quick"
-    s = json.loads((folder / "summary.json").read_text())
-    assert (folder / "figure.png").stat().st_size > 1000
+    proc, folder, s = run_protocol_quick("ern_timing", tmp_path)
     assert "claim (Izhikevich 2007)" in proc.stdout and "verdict: n/a" in proc.stdout
     courses = {c["latency_ms"]: c for c in s["time_courses"]}
     # the model's latency keeps its rate; 150 ms: the window ends 350 ms after the onset, the rate

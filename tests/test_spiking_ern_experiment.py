@@ -1,20 +1,9 @@
 """experiments/spiking_ern.py --quick: the ideal and the spiking ERN through scans, their agreement reported."""
-import json
-import subprocess
-import sys
-
-from conftest import ROOT
+from conftest import run_protocol_quick
 
 
 def test_spiking_ern_quick_reports_each_source_at_its_best_rate_and_the_agreement(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "spiking_ern.py"), str(ROOT / "models" / "digits.toml"),
-                           "--quick", "--seeds", "1", "--eta-scale", "1", "--results", str(tmp_path),
-                           "--set", "train.target=numpy", "--set", "ern.window=150 ms"],
-                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    folder = tmp_path / "spiking_ern" / "digits-quick"
-    s = json.loads((folder / "summary.json").read_text())
-    assert (folder / "figure.png").stat().st_size > 1000
+    proc, folder, s = run_protocol_quick("spiking_ern", tmp_path, "--eta-scale", "1", "--set", "ern.window=150 ms")
     assert "claim (Yeung et al. 2004)" in proc.stdout and "verdict: n/a" in proc.stdout
     ideal, spiking = s["lines"]
     assert (ideal["source"], spiking["source"]) == ("ideal", "spiking")

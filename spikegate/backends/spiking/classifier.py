@@ -72,7 +72,7 @@ def check_prefix(name) -> str:
 
 
 def _closed_form_ern(attribute: str) -> str:
-    return (f"GatedClassifier.{attribute}: this classifier's ERN is in closed form (ern.integration = \"closed\", "
+    return (f"GatedClassifier.{attribute}: this classifier's ERN is in closed form (ern.integration = \"closed_form\", "
             "the default: one number per decision, no group to record); to record the ERN build with "
             "ERNSignal(integration=\"simulated\") (model file: --set ern.integration=simulated) and read "
             "clf.ern_group.ern")

@@ -2,7 +2,7 @@ r"""A runtime classifier's whole state as named arrays: what a checkpoint keeps,
 
 :func:`network_state` reads every state variable of the classifier's groups and synapses
 (weights, stored codes, traces, the reserve, the control group's registers; not the monitors'
-records), the time of its clocks and network, and its random stream
+records), the time steps of its clocks, and its random stream
 (:mod:`~spikegate.backends.spiking.random_state`). :func:`restore_network_state` writes them
 into a classifier of the same structure, checking every name and shape first: after it, the
 next presentations are those the saved classifier would have made, bit for bit.
